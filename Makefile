@@ -1,0 +1,55 @@
+# The interface: `make forecast` and `make test` are all a fresh clone needs.
+# Each target creates .venv on first use and rebuilds it only when pyproject.toml changes; recipes call
+# .venv/bin/... directly so cron needs no activated environment.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIP_QUIET := --quiet --disable-pip-version-check --no-input
+
+.PHONY: help forecast replay test lint bench bench-broker lab notebooks sample clean
+
+help:
+	@echo "make forecast   run the capacity report on data/sample (writes reports/<date>/)"
+	@echo "make test       lint and run the test suite"
+	@echo "make lab        JupyterLab on notebooks/"
+	@echo "make notebooks  execute every notebook, HTML copies in reports/notebooks/"
+	@echo "make bench      benchmarks (print tables)"
+	@echo "make lint       ruff"
+	@echo "make sample     regenerate data/sample from scripts/make_sample.py"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing capacity and its dependencies into $(VENV) (first run only)" >&2
+	@$(BIN)/python -m pip install $(PIP_QUIET) -e '.[test,lab]' 2>&1 | { grep -v "^WARNING: Location" || true; } >&2
+	@touch $(STAMP)
+
+forecast: $(STAMP)
+	$(BIN)/capacity forecast $(ARGS)
+
+replay: $(STAMP)
+	$(BIN)/capacity replay $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/ruff check capacity tests bench scripts notebooks
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check capacity tests bench scripts notebooks
+
+bench: $(STAMP)
+	@for b in bench/*.py; do \
+		case $$b in bench/broker_*) continue;; esac; \
+		echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+sample: $(STAMP)
+	$(BIN)/python scripts/make_sample.py
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache .ruff_cache

@@ -1,0 +1,79 @@
+"""Tests of the `capacity` command line, run as a real subprocess where it matters."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from capacity import __version__
+from capacity.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "capacity.cli", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+
+
+def test_version():
+    done = run("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"capacity {__version__}"
+
+
+def test_forecast_on_sample_prints_summary(capsys):
+    assert main(["forecast", "--as-of", "2010-10-20"]) == 0
+    out = capsys.readouterr().out
+    assert "as of 2010-10-20: 91,255 apps" in out
+    assert "4 servers under 'broadcast'" in out
+
+
+def test_quiet_prints_nothing(capsys):
+    assert main(["forecast", "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    ("files", "args", "match"),
+    [
+        ({}, ["--config", "missing.toml"], r"missing\.toml: config file not found"),
+        ({"plan.toml": "[data\n"}, ["--config", "plan.toml"], r"plan\.toml: malformed TOML"),
+        ({"plan.toml": "[data]\napps='a.csv'\nmessaging='m.csv'\n"}, ["--config", "plan.toml"],
+         r"a\.csv: file not found"),
+        ({"plan.toml": "[data]\napps='a.csv'\nmessaging='m.csv'\n",
+          "a.csv": "date,apps\n" + "".join(f"2010-01-{d:02d},{d}\n" for d in range(1, 12))
+          + "2010-01-12,-1\n"},
+         ["--config", "plan.toml"], r"a\.csv, column 'apps', row 12: negative count '-1'"),
+    ],
+    ids=["no-config", "malformed", "no-data", "bad-data"],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, files, args, match):
+    import re
+
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    args = [str(tmp_path / a) if a.endswith(".toml") else a for a in args]
+    done = run("forecast", *args)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    message = done.stderr.strip()
+    assert "\n" not in message and "Traceback" not in message
+    assert re.search(match, message)
+
+
+def test_bad_option_exits_2():
+    done = run("forecast", "--as-of", "yesterday")
+    assert done.returncode == 2
+    assert "not a date like 2010-10-20" in done.stderr
+
+
+def test_import_is_light():
+    # `import capacity` must stay fast: no modelling library is imported until it is used
+    code = ("import sys, capacity; heavy = [m for m in ('pandas', 'scipy', 'statsmodels', 'altair') "
+            "if m in sys.modules]; print(heavy)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
