@@ -34,11 +34,11 @@ replay: $(STAMP)
 	$(BIN)/capacity replay $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/ruff check capacity tests bench scripts notebooks
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check capacity tests bench scripts notebooks
+	$(BIN)/ruff check .
 
 bench: $(STAMP)
 	@for b in bench/*.py; do \
