@@ -1,0 +1,581 @@
+"""Deadlines: when utilisation crosses the limit, and by when each project must land and start.
+
+Monte Carlo over futures: path ``i`` pairs growth path ``i`` (apps per day) with draw ``i`` of the
+messaging cost parameters, so growth and load uncertainty both reach the dates. On each path the
+*crossing* is the first day the mean CPU of the average messaging server reaches the limit.
+
+Day counting: day 0 is ``as_of`` (the last day of data); the horizon covers days 1..H. A project
+that *lands* on day d is in effect from day d on, so landing on the crossing day is just in time
+and landing after it is late.
+
+Projects form a roadmap, ordered by their planned landing (unscheduled ones last, in the order
+given). Project k must land before the system *without* it first crosses the limit: the system
+with projects 1..k-1 in effect from their own (uncertain) landing days. Its runway is the crossing
+of the system with project k added, from the day it lands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from capacity.errors import CapacityError
+
+if TYPE_CHECKING:
+    import altair as alt
+
+__all__ = [
+    "SwitchStrategy",
+    "AddServers",
+    "ScaleCost",
+    "LeadTime",
+    "Project",
+    "LatencyLimit",
+    "FixedLoad",
+    "Crossing",
+    "Plan",
+    "plan",
+    "effect_from_config",
+]
+
+QUANTILES = (0.1, 0.5, 0.9)
+
+
+# ----------------------------------------------------------------------------- projects
+
+
+@dataclass(frozen=True)
+class SwitchStrategy:
+    """Route messages with another fan-out strategy (a name known to the load model)."""
+
+    strategy: str
+
+    def describe(self) -> str:
+        return f"switch to {self.strategy}"
+
+
+@dataclass(frozen=True)
+class AddServers:
+    """Put ``servers`` more messaging servers in service."""
+
+    servers: int
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.servers, int | np.integer) and self.servers >= 1):
+            raise ValueError(f"AddServers needs a whole number of servers >= 1, not {self.servers!r}")
+
+    def describe(self) -> str:
+        return f"+{self.servers} servers"
+
+
+@dataclass(frozen=True)
+class ScaleCost:
+    """Multiply the messaging tier's CPU cost by ``factor`` (0.8 = a 20% efficiency gain)."""
+
+    factor: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.factor) and self.factor > 0):
+            raise ValueError(f"ScaleCost needs a factor > 0, not {self.factor!r}")
+
+    def describe(self) -> str:
+        return f"cost x{self.factor:g}"
+
+
+Effect = SwitchStrategy | AddServers | ScaleCost
+
+
+def effect_from_config(kind: str, value: Any) -> Effect:
+    """Build an effect from its config form (``{strategy = "targeted"}`` -> ``("strategy", "targeted")``)."""
+    if kind == "strategy":
+        return SwitchStrategy(str(value))
+    if kind == "add_servers":
+        return AddServers(int(value))
+    if kind == "cost_factor":
+        return ScaleCost(float(value))
+    raise CapacityError(f"unknown project effect {kind!r} (known: strategy, add_servers, cost_factor)")
+
+
+@dataclass(frozen=True)
+class LeadTime:
+    """A three-point lead-time estimate in days, PERT distributed.
+
+    The PERT distribution is a Beta on ``[optimistic, pessimistic]`` with shape parameters
+    ``alpha = 1 + 4 (likely - optimistic) / (pessimistic - optimistic)`` and
+    ``beta = 1 + 4 (pessimistic - likely) / (pessimistic - optimistic)``; its mean is
+    ``(optimistic + 4 likely + pessimistic) / 6``. Equal bounds give a fixed lead time.
+    """
+
+    optimistic: float
+    likely: float
+    pessimistic: float
+
+    def __post_init__(self) -> None:
+        o, m, p = self.optimistic, self.likely, self.pessimistic
+        if not all(math.isfinite(x) for x in (o, m, p)) or not 0 <= o <= m <= p:
+            raise ValueError(
+                f"lead time needs 0 <= optimistic <= likely <= pessimistic days, not {(o, m, p)}")
+
+    @property
+    def mean(self) -> float:
+        """PERT mean [days]."""
+        return (self.optimistic + 4 * self.likely + self.pessimistic) / 6
+
+    def _beta(self) -> Any:
+        o, m, p = self.optimistic, self.likely, self.pessimistic
+        width = p - o
+        return stats.beta(1 + 4 * (m - o) / width, 1 + 4 * (p - m) / width, loc=o, scale=width)
+
+    def ppf(self, q: Any) -> Any:
+        """Lead-time quantiles [days]."""
+        if self.pessimistic == self.optimistic:
+            return np.full(np.shape(q), self.optimistic) if np.ndim(q) else self.optimistic
+        return self._beta().ppf(q)
+
+    def cdf(self, days: Any) -> Any:
+        """P(lead time <= days)."""
+        if self.pessimistic == self.optimistic:
+            return np.where(np.asarray(days) >= self.optimistic, 1.0, 0.0)
+        return self._beta().cdf(days)
+
+    def sample(self, n: int, rng: np.random.Generator, *, elapsed: float = 0.0) -> np.ndarray:
+        """``n`` lead times [days], given that ``elapsed`` days have passed without landing.
+
+        With ``elapsed > 0`` the draws come from the distribution conditioned on ``L > elapsed``
+        (inverse-CDF sampling from its upper part). A project already past its pessimistic
+        estimate lands the day after ``elapsed`` at the earliest.
+        """
+        u = rng.random(n)
+        if elapsed <= self.optimistic:
+            return np.asarray(self.ppf(u), dtype=float)
+        floor = float(self.cdf(elapsed))
+        if floor >= 1.0:
+            return np.full(n, elapsed + 1.0)
+        return np.maximum(np.asarray(self.ppf(floor + (1 - floor) * u), dtype=float), elapsed + 1.0)
+
+
+@dataclass(frozen=True)
+class Project:
+    """An infrastructure project: what it changes, how long it takes, and when it is planned.
+
+    Parameters
+    ----------
+    name : str
+    effect : SwitchStrategy, AddServers or ScaleCost
+    lead_time : LeadTime or (optimistic, likely, pessimistic) days
+    start : date, optional
+        Planned (or actual) start; it lands ``lead_time`` later.
+    landed : date, optional
+        Planned landing date, or the date it landed when that is on or before ``as_of``.
+    """
+
+    name: str
+    effect: Effect
+    lead_time: LeadTime | tuple[float, float, float] = field(default=(0.0, 0.0, 0.0))
+    start: dt.date | None = None
+    landed: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.lead_time, LeadTime):
+            object.__setattr__(self, "lead_time", LeadTime(*map(float, self.lead_time)))
+        if self.start is not None and self.landed is not None:
+            raise ValueError(f"project {self.name!r}: give a planned start or a landing date, not both")
+        for attr in ("start", "landed"):
+            value = getattr(self, attr)
+            if value is not None:
+                object.__setattr__(self, attr, pd.Timestamp(value).normalize())
+
+
+# ----------------------------------------------------------------------------- limits and load
+
+
+@dataclass(frozen=True)
+class LatencyLimit:
+    """A latency target that the M/M/c model turns into a utilisation limit.
+
+    Parameters
+    ----------
+    target_ms : float
+        Allowed response time of one message [ms].
+    service_ms : float
+        Mean CPU time to handle one message on one core of the broker [ms].
+    parallelism : int, default 1
+        The broker's real parallelism ``c`` (1 for a single-threaded broker).
+    quantile : float, optional
+        Hold this response-time quantile (e.g. 0.99) to the target instead of the mean.
+    """
+
+    target_ms: float
+    service_ms: float
+    parallelism: int = 1
+    quantile: float | None = None
+
+    def utilisation(self) -> float:
+        from capacity.queueing import utilisation_limit
+
+        return float(utilisation_limit(self.target_ms / 1000, service_time=self.service_ms / 1000,
+                                       servers=self.parallelism, quantile=self.quantile))
+
+
+@dataclass(frozen=True, eq=False)
+class FixedLoad:
+    """Known messaging cost parameters without uncertainty (e.g. from a load test).
+
+    Plays the role of a fitted :class:`~capacity.messaging.MessagingModel` in :func:`plan`.
+    """
+
+    params: Mapping[str, float]
+    strategies: Mapping[str, Any]
+    cores_per_server: float = 8
+
+    def draws(self, n: int, seed: Any = None) -> pd.DataFrame:
+        return pd.DataFrame({k: np.full(n, float(self.params[k])) for k in ("u0", "a", "b")})
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """When the limit is crossed: quantiles of the crossing date and the chance of no crossing.
+
+    A quantile that falls beyond the horizon is ``None`` (stated, never infinity or NaN).
+    """
+
+    p10: pd.Timestamp | None
+    p50: pd.Timestamp | None
+    p90: pd.Timestamp | None
+    p_none: float  # P(no crossing within the horizon)
+    horizon_end: pd.Timestamp
+
+    def describe(self) -> str:
+        def day(x: pd.Timestamp | None) -> str:
+            return x.date().isoformat() if x is not None else f"after {self.horizon_end.date()}"
+
+        if self.p10 is None:
+            return f"not before {self.horizon_end.date()} ({self.p_none:.0%} chance of no crossing)"
+        return f"between {day(self.p10)} and {day(self.p90)} (median {day(self.p50)})"
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """The result of :func:`plan` (do not build by hand).
+
+    Attributes
+    ----------
+    as_of : Timestamp
+        Day 0: the last day of data.
+    limit : float
+        The utilisation limit (fraction) the crossing refers to.
+    confidence : float
+        Must-land and must-start dates hold with this probability.
+    crossing : Crossing
+        When the current set-up (no project) first reaches the limit.
+    deadlines : DataFrame
+        One row per project, in roadmap order (see :attr:`DEADLINE_COLUMNS`).
+    utilisation : DataFrame
+        Daily quantiles of the current set-up's utilisation (date; p10, p50, p90 as fractions).
+    crossing_days : ndarray
+        The crossing day of every path (``inf`` = none within the horizon), for charts and tests.
+    """
+
+    as_of: pd.Timestamp
+    limit: float
+    confidence: float
+    horizon_days: int
+    strategy: str
+    servers: int
+    crossing: Crossing
+    deadlines: pd.DataFrame
+    utilisation: pd.DataFrame
+    crossing_days: np.ndarray = field(repr=False)
+    n_paths: int = 0
+
+    DEADLINE_COLUMNS = ("project", "effect", "status", "planned_landing", "must_land_by", "must_start_by",
+                        "p_late", "at_risk", "runway_p10", "runway_p50", "runway_p90", "runway_p_none")
+
+    def __repr__(self) -> str:
+        risky = int(self.deadlines["at_risk"].sum()) if len(self.deadlines) else 0
+        return (f"Plan(as_of={self.as_of.date()}, limit={self.limit:.0%}, crossing "
+                f"{self.crossing.describe()}, projects={len(self.deadlines)}, at_risk={risky})")
+
+    @property
+    def headline(self) -> str:
+        """One sentence a planner reads first."""
+        c = self.crossing
+        if c.p10 is None:
+            text = (f"Messaging stays under {self.limit:.0%} until at least {c.horizon_end.date()} "
+                    f"({1 - c.p_none:.0%} chance of crossing within the horizon)")
+        elif c.p90 is not None and c.p90 <= self.as_of + pd.Timedelta(days=1):
+            text = f"Messaging is at {self.limit:.0%} already"
+        else:
+            text = f"Messaging crosses {self.limit:.0%} {c.describe()}"
+        parts = [text]
+        first = self.deadlines[self.deadlines["status"] != "landed"].head(1)
+        for row in first.itertuples():
+            if pd.isna(row.must_land_by):
+                parts.append(f"{row.project} is not needed within the horizon")
+                continue
+            part = f"{row.project} must land by {row.must_land_by.date()} ({self.confidence:.0%})"
+            if pd.notna(row.planned_landing):
+                part += f"; planned {row.planned_landing.date()}"
+            if row.at_risk:
+                part += ": AT RISK"
+            parts.append(part)
+        return "; ".join(parts) + "."
+
+    def summary(self) -> pd.DataFrame:
+        """The crossing and the deadlines as one tidy table (one row per item)."""
+        c = self.crossing
+        rows = [{"item": "crossing (no project)", "p10": c.p10, "p50": c.p50, "p90": c.p90,
+                 "p_none": c.p_none}]
+        for r in self.deadlines.itertuples():
+            rows.append({"item": r.project, "p10": r.runway_p10, "p50": r.runway_p50, "p90": r.runway_p90,
+                         "p_none": r.runway_p_none, "must_land_by": r.must_land_by,
+                         "must_start_by": r.must_start_by, "planned_landing": r.planned_landing,
+                         "p_late": r.p_late, "at_risk": r.at_risk, "status": r.status})
+        return pd.DataFrame(rows)
+
+    def chart(self) -> alt.VConcatChart:
+        """Utilisation fan with the limit, the crossing-date distribution, and project windows."""
+        from capacity.plan_charts import plan_chart
+
+        return plan_chart(self)
+
+
+# ----------------------------------------------------------------------------- the Monte Carlo
+
+
+def _growth_paths(growth: Any, horizon_days: int, n_paths: int, seed: int) -> pd.DataFrame:
+    if isinstance(growth, pd.DataFrame):
+        paths = growth
+    elif hasattr(growth, "paths"):
+        paths = growth.paths(horizon_days, n=n_paths, seed=seed)
+    else:
+        raise TypeError(f"growth must be a GrowthFit or a DataFrame of paths, not {type(growth).__name__}")
+    if not isinstance(paths.columns, pd.DatetimeIndex):
+        raise CapacityError("growth paths need daily dates as columns")
+    return paths
+
+
+def _first_at_or_after(above: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """First day index >= start[i] where above[i] is True; inf when none. Days are 1-based."""
+    n, h = above.shape
+    days = np.arange(1, h + 1)
+    hit = above & (days[None, :] >= start[:, None])
+    any_hit = hit.any(axis=1)
+    return np.where(any_hit, np.argmax(hit, axis=1) + 1.0, np.inf)
+
+
+def _quantile_days(days: np.ndarray, q: float) -> float:
+    """Lower empirical quantile of day offsets (inf allowed)."""
+    finite_sorted = np.sort(days)
+    k = max(int(np.ceil(q * len(days))) - 1, 0)
+    return float(finite_sorted[k])
+
+
+class _System:
+    """Utilisation of the messaging tier on every path and day, for any set of landed projects."""
+
+    def __init__(self, apps: np.ndarray, params: pd.DataFrame, load: Any, strategy: str, servers: int):
+        from capacity.messaging import busy_cores
+
+        self.apps, self.load = apps, load
+        self.cores = float(load.cores_per_server)
+        self.servers = servers
+        self._busy: dict[str, np.ndarray] = {}
+        self._busy_cores, self._params = busy_cores, params
+        self.strategy = strategy
+        self.names = [strategy]
+
+    def busy(self, name: str) -> np.ndarray:
+        if name not in self._busy:
+            known = self.load.strategies
+            if name not in known:
+                raise CapacityError(f"strategy {name!r} is not known to the load model "
+                                    f"(known: {', '.join(known)})")
+            self._busy[name] = self._busy_cores(self.apps, strategy=known[name], params=self._params)
+        return self._busy[name]
+
+    def utilisation(self, landed: Sequence[tuple[Effect, np.ndarray]]) -> np.ndarray:
+        """Utilisation with each (effect, landing day per path) in effect from its landing day."""
+        n, h = self.apps.shape
+        days = np.arange(1, h + 1)[None, :]
+        servers = np.full((n, h), float(self.servers))
+        factor = np.ones((n, h))
+        strategy = np.zeros((n, h), dtype=np.int8)
+        switched_at = np.full((n, h), -np.inf)
+        names = [self.strategy]
+        for effect, land in landed:
+            on = days >= land[:, None]
+            if isinstance(effect, AddServers):
+                servers += effect.servers * on
+            elif isinstance(effect, ScaleCost):
+                factor = np.where(on, factor * effect.factor, factor)
+            else:
+                if effect.strategy not in names:
+                    names.append(effect.strategy)
+                later = on & (land[:, None] > switched_at)  # the switch that landed last wins
+                strategy = np.where(later, names.index(effect.strategy), strategy)
+                switched_at = np.where(later, land[:, None], switched_at)
+        busy = self.busy(names[0]).copy() if len(names) == 1 else np.choose(
+            strategy, [self.busy(s) for s in names])
+        return busy * factor / (servers * self.cores)
+
+
+def plan(
+    growth: Any,
+    load: Any,
+    *,
+    strategy: str,
+    servers: int,
+    limit: float | LatencyLimit,
+    projects: Sequence[Project] = (),
+    confidence: float = 0.9,
+    horizon_days: int = 365,
+    n_paths: int = 2000,
+    seed: int = 0,
+    as_of: Any = None,
+) -> Plan:
+    """When does utilisation cross the limit, and by when must each project land and start?
+
+    Parameters
+    ----------
+    growth : GrowthFit or DataFrame
+        A fitted growth model (its :meth:`paths` are drawn) or a frame of app-count paths (rows =
+        paths, columns = consecutive future days).
+    load : MessagingModel or FixedLoad
+        The messaging cost model; its :meth:`draws` supply parameter uncertainty.
+    strategy : str
+        Fan-out strategy in force now (a name known to ``load``).
+    servers : int
+        Messaging servers in service now.
+    limit : float or LatencyLimit
+        Utilisation limit of the average server (fraction, e.g. 0.7), or a latency target.
+    projects : sequence of Project
+    confidence : float, default 0.9
+        Must-land-by and must-start-by dates hold with this probability.
+    horizon_days : int, default 365
+    n_paths : int, default 2000
+    seed : int, default 0
+        Same inputs and seed, same plan.
+    as_of : date, optional
+        Day 0; default the day before the first path day. Projects that landed on or before it
+        count as landed (their effect is expected to be in the data already).
+
+    Returns
+    -------
+    Plan
+    """
+    if not 0.5 <= confidence < 1:
+        raise ValueError(f"confidence must lie in 0.5..1, not {confidence!r}")
+    if isinstance(limit, LatencyLimit):
+        limit = limit.utilisation()
+    if not 0 < float(limit) <= 1:
+        raise ValueError(f"limit is a utilisation in (0, 1], not {limit!r} (70% is 0.7)")
+    limit = float(limit)
+    paths = _growth_paths(growth, horizon_days, n_paths, seed)
+    start_day = paths.columns[0]
+    day0 = pd.Timestamp(as_of).normalize() if as_of is not None else start_day - pd.Timedelta(days=1)
+    # align the paths so that column j is day j + 1 after as_of
+    offset = (start_day - day0).days - 1
+    if offset < 0:
+        raise CapacityError(f"growth paths start on {start_day.date()}, before as_of {day0.date()}")
+    apps = paths.to_numpy(float)
+    if offset:
+        apps = np.concatenate([np.repeat(apps[:, :1], offset, axis=1), apps], axis=1)
+    apps = apps[:, :horizon_days]
+    n, h = apps.shape
+    horizon = h
+    rng = np.random.default_rng(seed)
+    params = load.draws(n, seed=rng)
+    system = _System(apps, params, load, strategy, servers)
+    dates = pd.date_range(day0 + pd.Timedelta(days=1), periods=h, freq="D")
+
+    base_util = system.utilisation([])
+    crossing_days = _first_at_or_after(base_util >= limit, np.ones(n))
+    crossing = _crossing(crossing_days, day0, horizon)
+
+    # the roadmap: order by planned landing, unscheduled last
+    items = []
+    for i, project in enumerate(projects):
+        lead = project.lead_time.sample(n, rng)  # for must-start-by: a start from scratch
+        elapsed = float((day0 - project.start).days) if project.start is not None else 0.0
+        if project.landed is not None:
+            land = np.full(n, float((project.landed - day0).days))
+            planned = project.landed
+        elif project.start is not None:
+            remaining = project.lead_time.sample(n, rng, elapsed=max(elapsed, 0.0))
+            land = np.ceil((project.start - day0).days + remaining)
+            planned = project.start + pd.Timedelta(days=round(project.lead_time.mean))
+        else:
+            land, planned = None, None
+        items.append((planned if planned is not None else pd.Timestamp.max, i, project, lead, land, planned))
+    items.sort(key=lambda t: (t[0], t[1]))
+
+    rows, landed_so_far = [], []
+    for _, _, project, lead, land, planned in items:
+        row = {"project": project.name, "effect": project.effect.describe(), "planned_landing": planned}
+        if project.landed is not None and project.landed <= day0:
+            row.update(status="landed", must_land_by=None, must_start_by=None, p_late=None, at_risk=False,
+                       runway_p10=None, runway_p50=None, runway_p90=None, runway_p_none=None)
+            rows.append(row)
+            continue
+        before = _first_at_or_after(system.utilisation(landed_so_far) >= limit, np.ones(n))
+        must_land = _quantile_days(before, 1 - confidence)
+        must_start = _quantile_days(before - lead, 1 - confidence)
+        row["must_land_by"] = _date(day0, must_land, horizon)
+        row["must_start_by"] = _date(day0, must_start, horizon)
+        if land is None:
+            # unscheduled: assume it lands just in time, on its must-land-by day
+            land = np.full(n, min(must_land, horizon + 1.0))
+            row["status"], row["p_late"] = "unscheduled", None
+            row["at_risk"] = bool(row["must_start_by"] is not None and row["must_start_by"] < day0)
+        else:
+            # a started project not reported landed has its lead time conditioned on that (above)
+            started = project.start is not None and project.start <= day0
+            row["status"] = "in progress" if started else "planned"
+            p_late = float(np.mean(land > before))
+            row["p_late"] = p_late
+            row["at_risk"] = bool(p_late > 1 - confidence)
+        landed_so_far = [*landed_so_far, (project.effect, land)]
+        after = _first_at_or_after(system.utilisation(landed_so_far) >= limit, np.maximum(land, 1.0))
+        runway = _crossing(after, day0, horizon)
+        row.update(runway_p10=runway.p10, runway_p50=runway.p50, runway_p90=runway.p90,
+                   runway_p_none=runway.p_none)
+        rows.append(row)
+
+    deadlines = pd.DataFrame(rows, columns=list(Plan.DEADLINE_COLUMNS))
+    deadlines["at_risk"] = deadlines["at_risk"].astype(bool)
+    deadlines["p_late"] = deadlines["p_late"].astype(float)
+    deadlines["runway_p_none"] = deadlines["runway_p_none"].astype(float)
+    for column in ("planned_landing", "must_land_by", "must_start_by",
+                   "runway_p10", "runway_p50", "runway_p90"):
+        # NaT here means "none within the horizon" (or "not applicable" for a landed project)
+        deadlines[column] = pd.to_datetime(deadlines[column]).astype("datetime64[ns]")
+    utilisation = pd.DataFrame(np.quantile(base_util, QUANTILES, axis=0).T, index=dates,
+                               columns=[f"p{round(q * 100)}" for q in QUANTILES])
+    utilisation.index.name = "date"
+    return Plan(as_of=day0, limit=limit, confidence=confidence, horizon_days=horizon, strategy=strategy,
+                servers=servers, crossing=crossing, deadlines=deadlines, utilisation=utilisation,
+                crossing_days=crossing_days, n_paths=n)
+
+
+def _date(day0: pd.Timestamp, day: float, horizon: int) -> pd.Timestamp | None:
+    """Day offset -> date; None beyond the horizon (stated as such, never inf or NaN)."""
+    if not math.isfinite(day) or day > horizon:
+        return None
+    return day0 + pd.Timedelta(days=int(day))
+
+
+def _crossing(days: np.ndarray, day0: pd.Timestamp, horizon: int) -> Crossing:
+    q = {f"p{round(x * 100)}": _date(day0, _quantile_days(days, x), horizon) for x in QUANTILES}
+    return Crossing(**q, p_none=float(np.mean(~np.isfinite(days))),
+                    horizon_end=day0 + pd.Timedelta(days=horizon))

@@ -1,0 +1,197 @@
+"""Tests of capacity.plan: crossing dates, deadlines, P(late), runway, roadmap."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special
+
+from capacity.plan import (
+    AddServers,
+    FixedLoad,
+    LatencyLimit,
+    LeadTime,
+    Project,
+    ScaleCost,
+    SwitchStrategy,
+    plan,
+)
+from capacity.strategies import Targeted
+
+AS_OF = pd.Timestamp("2020-01-01")
+# one delivery per message, one core, no fixed cost: utilisation = b * apps exactly
+LOAD = FixedLoad({"u0": 0.0, "a": 0.0, "b": 1e-4}, {"one": Targeted(k=1), "half": Targeted(k=0.5)},
+                 cores_per_server=1)
+
+
+def linear_paths(n: int, horizon: int, *, start: float = 1000.0, per_day: float = 10.0) -> pd.DataFrame:
+    dates = pd.date_range(AS_OF + pd.Timedelta(days=1), periods=horizon)
+    values = start + per_day * np.arange(1, horizon + 1)
+    return pd.DataFrame(np.tile(values, (n, 1)), columns=dates)
+
+
+def test_deterministic_crossing_is_exact_to_the_day():
+    # utilisation 1e-4 * (1000 + 10 t) reaches 0.5 when apps = 5000, on day t = 400 exactly
+    result = plan(linear_paths(20, 500), LOAD, strategy="one", servers=1, limit=0.5, horizon_days=500)
+    expected = AS_OF + pd.Timedelta(days=400)
+    assert result.crossing.p10 == result.crossing.p50 == result.crossing.p90 == expected
+    assert result.crossing.p_none == 0.0
+    # a hair below the limit on day 399: 1e-4 * 4990 = 0.499
+    assert result.utilisation.loc[expected - pd.Timedelta(days=1), "p50"] == pytest.approx(0.499)
+
+
+def test_no_crossing_is_stated_not_infinite():
+    result = plan(linear_paths(20, 300), LOAD, strategy="one", servers=1, limit=0.5, horizon_days=300)
+    c = result.crossing
+    assert (c.p10, c.p50, c.p90) == (None, None, None)
+    assert c.p_none == 1.0
+    assert "not before 2020-10-27" in c.describe()
+    assert "stays under 50% until at least 2020-10-27" in result.headline
+
+
+def test_servers_and_cost_factor_scale_utilisation():
+    # two servers halve the utilisation: 0.5 is reached at apps = 10000, day 900
+    result = plan(linear_paths(5, 1000), LOAD, strategy="one", servers=2, limit=0.5, horizon_days=1000)
+    assert result.crossing.p50 == AS_OF + pd.Timedelta(days=900)
+
+
+def test_pert_lead_time_matches_the_analytic_distribution():
+    lead = LeadTime(10, 20, 40)
+    alpha, beta = 1 + 4 * 10 / 30, 1 + 4 * 20 / 30
+    # analytic quantiles of the PERT: a Beta(alpha, beta) on [10, 40]
+    for q in (0.1, 0.5, 0.9):
+        assert lead.ppf(q) == pytest.approx(10 + 30 * special.betaincinv(alpha, beta, q), rel=1e-10)
+    draws = lead.sample(200_000, np.random.default_rng(1))
+    mean = (10 + 4 * 20 + 40) / 6  # the classic PERT mean
+    assert lead.mean == pytest.approx(mean)
+    assert draws.mean() == pytest.approx(mean, abs=0.05)
+    # the PERT variance (mu - o)(p - mu) / 7
+    assert draws.var() == pytest.approx((mean - 10) * (40 - mean) / 7, rel=0.01)
+    for q in (0.1, 0.5, 0.9):
+        assert np.quantile(draws, q) == pytest.approx(lead.ppf(q), abs=0.1)
+
+
+def test_lead_time_conditioned_on_elapsed_days():
+    lead = LeadTime(10, 20, 40)
+    draws = lead.sample(50_000, np.random.default_rng(2), elapsed=25)
+    assert draws.min() > 25
+    # P(L > 30 | L > 25) from the analytic CDF
+    expected = (1 - lead.cdf(30)) / (1 - lead.cdf(25))
+    assert np.mean(draws > 30) == pytest.approx(expected, abs=0.01)
+    overdue = lead.sample(10, np.random.default_rng(2), elapsed=45)
+    assert (overdue == 46).all()
+
+
+def test_p_late_matches_hand_computation_for_a_fixed_landing():
+    # half of the futures cross on day 100, half on day 200 (two growth rates)
+    fast = linear_paths(500, 300, start=0, per_day=50)  # 1e-4 * 50 t = 0.5 at t = 100
+    slow = linear_paths(500, 300, start=0, per_day=25)  # ... at t = 200
+    paths = pd.concat([fast, slow], ignore_index=True)
+    landing = AS_OF + pd.Timedelta(days=150)
+    project = Project("fix", effect=SwitchStrategy("half"), lead_time=(10, 20, 30), landed=landing)
+    result = plan(paths, LOAD, strategy="one", servers=1, limit=0.5, horizon_days=300,
+                  projects=[project], n_paths=1000)
+    row = result.deadlines.iloc[0]
+    assert row["p_late"] == pytest.approx(0.5)  # late on exactly the fast half
+    assert bool(row["at_risk"])
+    # at 90% the project must land before the earliest crossings: day 100
+    assert row["must_land_by"] == AS_OF + pd.Timedelta(days=100)
+    assert result.crossing.p10 == AS_OF + pd.Timedelta(days=100)
+    assert result.crossing.p90 == AS_OF + pd.Timedelta(days=200)
+
+
+def test_p_late_matches_hand_computation_for_a_planned_start():
+    # crossing fixed at day 400; start on day 370 with PERT(10, 20, 40): late when L > 30
+    project = Project("fix", effect=SwitchStrategy("half"), lead_time=(10, 20, 40),
+                      start=AS_OF + pd.Timedelta(days=370))
+    result = plan(linear_paths(20_000, 500), LOAD, strategy="one", servers=1, limit=0.5,
+                  horizon_days=500, projects=[project], n_paths=20_000)
+    alpha, beta = 1 + 4 * 10 / 30, 1 + 4 * 20 / 30
+    expected = 1 - special.betainc(alpha, beta, (30 - 10) / 30)
+    assert result.deadlines.iloc[0]["p_late"] == pytest.approx(expected, abs=0.01)
+
+
+def test_must_start_by_subtracts_the_lead_time_at_confidence():
+    project = Project("fix", effect=AddServers(1), lead_time=(10, 20, 40))
+    result = plan(linear_paths(20_000, 500), LOAD, strategy="one", servers=1, limit=0.5,
+                  horizon_days=500, projects=[project], n_paths=20_000, confidence=0.9)
+    row = result.deadlines.iloc[0]
+    assert row["status"] == "unscheduled"
+    assert row["must_land_by"] == AS_OF + pd.Timedelta(days=400)
+    p90_lead = LeadTime(10, 20, 40).ppf(0.9)
+    assert (AS_OF + pd.Timedelta(days=400) - row["must_start_by"]).days == pytest.approx(p90_lead, abs=1)
+
+
+def test_runway_and_roadmap_compose():
+    # A doubles the servers (crossing moves from day 400 to 900), landing on day 300;
+    # B then halves the cost; B's must-land-by is the crossing of the system with A landed
+    a = Project("A", effect=AddServers(1), lead_time=(0, 0, 0), landed=AS_OF + pd.Timedelta(days=300))
+    b = Project("B", effect=ScaleCost(0.5), lead_time=(0, 0, 0), landed=AS_OF + pd.Timedelta(days=1000))
+    result = plan(linear_paths(10, 2500), LOAD, strategy="one", servers=1, limit=0.5,
+                  horizon_days=2500, projects=[b, a])
+    rows = result.deadlines.set_index("project")
+    assert list(result.deadlines["project"]) == ["A", "B"]  # ordered by landing
+    assert rows.loc["A", "must_land_by"] == AS_OF + pd.Timedelta(days=400)
+    assert rows.loc["A", "runway_p50"] == AS_OF + pd.Timedelta(days=900)
+    assert rows.loc["B", "must_land_by"] == AS_OF + pd.Timedelta(days=900)
+    assert rows.loc["B", "p_late"] == 1.0  # lands on day 1000, after the crossing on day 900
+    # with B landed, 1e-4 * 0.5 * apps / 2 = 0.5 at apps = 20000: day 1900
+    assert rows.loc["B", "runway_p50"] == AS_OF + pd.Timedelta(days=1900)
+
+
+def test_landed_projects_are_reported_not_planned():
+    project = Project("old", effect=AddServers(1), lead_time=(1, 2, 3), landed=AS_OF - pd.Timedelta(days=5))
+    result = plan(linear_paths(10, 500), LOAD, strategy="one", servers=1, limit=0.5, horizon_days=500,
+                  projects=[project])
+    row = result.deadlines.iloc[0]
+    assert row["status"] == "landed" and not row["at_risk"]
+    assert pd.isna(row["must_land_by"])
+
+
+def test_latency_limit_turns_into_a_utilisation():
+    # M/M/1 mean response S / (1 - rho): 10 ms service, 50 ms target -> rho = 0.8
+    limit = LatencyLimit(target_ms=50, service_ms=10, parallelism=1)
+    assert limit.utilisation() == pytest.approx(0.8, rel=1e-9)
+    result = plan(linear_paths(5, 1000), LOAD, strategy="one", servers=1, limit=limit, horizon_days=1000)
+    assert result.limit == pytest.approx(0.8)
+    assert result.crossing.p50 == AS_OF + pd.Timedelta(days=700)
+
+
+def test_same_seed_same_plan_and_chart_builds():
+    paths = linear_paths(200, 500) * np.linspace(0.9, 1.1, 200)[:, None]
+    project = Project("fix", effect=SwitchStrategy("half"), lead_time=(10, 20, 40),
+                      start=AS_OF + pd.Timedelta(days=300))
+    kwargs = {"strategy": "one", "servers": 1, "limit": 0.5, "horizon_days": 500, "projects": [project],
+              "n_paths": 200, "seed": 7}
+    first, second = plan(paths, LOAD, **kwargs), plan(paths, LOAD, **kwargs)
+    pd.testing.assert_frame_equal(first.deadlines, second.deadlines)
+    assert first.crossing == second.crossing
+    spec = first.chart().to_dict()
+    assert len(spec["vconcat"]) == 3
+    assert "Plan(as_of=2020-01-01, limit=50%" in repr(first)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"limit": 70}, ValueError, r"limit is a utilisation in \(0, 1\], not 70 \(70% is 0\.7\)"),
+        ({"confidence": 0.3}, ValueError, r"confidence must lie in 0\.5\.\.1"),
+        ({"strategy": "shouting"}, Exception, r"strategy 'shouting' is not known to the load model"),
+    ],
+)
+def test_bad_arguments(kwargs, error, match):
+    args = {"strategy": "one", "servers": 1, "limit": 0.5, "horizon_days": 100} | kwargs
+    with pytest.raises(error, match=match):
+        plan(linear_paths(5, 100), LOAD, **args)
+
+
+def test_bad_project_definitions():
+    with pytest.raises(ValueError, match=r"lead time needs 0 <= optimistic <= likely <= pessimistic"):
+        LeadTime(5, 2, 3)
+    with pytest.raises(ValueError, match="give a planned start or a landing date, not both"):
+        Project("x", effect=AddServers(1), start="2020-01-01", landed="2020-02-01")
+    with pytest.raises(ValueError, match=r"AddServers needs a whole number of servers >= 1"):
+        AddServers(0)
+    with pytest.raises(ValueError, match=r"ScaleCost needs a factor > 0"):
+        ScaleCost(-1)
