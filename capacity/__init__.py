@@ -34,10 +34,30 @@ _EXPORTS: dict[str, str] = {
     "PatternSubscription": "messaging",
     "fit_usl": "usl",
     "USLFit": "usl",
+    "USLPeak": "usl",
+    "erlang_c": "queueing",
+    "utilisation_limit": "queueing",
+    "plan": "plan",
+    "Plan": "plan",
+    "Project": "plan",
+    "LeadTime": "plan",
+    "SwitchStrategy": "plan",
+    "AddServers": "plan",
+    "ScaleCost": "plan",
+    "LatencyLimit": "plan",
+    "FixedLoad": "plan",
+    "drift": "plan",
+    "load_config": "config",
+    "run": "pipeline",
+    "replay": "pipeline",
+    "Forecast": "pipeline",
+    "Replay": "pipeline",
+    "write_report": "report",
 }
 
 # domain modules, reachable as attributes (``capacity.queueing.erlang_c``) without an explicit import
-_SUBMODULES = {"errors", "data", "growth", "messaging", "queueing", "usl", "plan", "charts", "report"}
+_SUBMODULES = {"errors", "data", "config", "growth", "messaging", "strategies", "queueing", "usl", "plan",
+               "pipeline", "charts", "report"}
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 
