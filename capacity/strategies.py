@@ -1,0 +1,286 @@
+"""Fan-out strategies: how many deliveries one message costs at a given app count.
+
+The messaging cost model (:mod:`capacity.messaging`) is
+
+    busy_cores(N) = u0 + a*N + b*N*F_s(N)
+
+where ``F_s(N)`` is the number of deliveries one message causes under fan-out strategy ``s`` when
+``N`` apps are live. A strategy is a small frozen object with a ``name`` and a vectorised
+``deliveries(apps)`` method; subclass :class:`Strategy` to define your own (it only needs
+``deliveries``, which should be non-negative and, for :meth:`MessagingModel.apps_at` to be
+meaningful, non-decreasing in ``apps``).
+
+``deliveries`` keeps the pandas type: a Series in gives a Series out with the same index, a numpy
+array gives an array of the same shape, a scalar gives a float.
+
+Configuration files describe a strategy as a table with a ``kind`` key and the constructor's
+keywords, e.g. ``{"kind": "broadcast", "base_components": 40, "apps_per_component": 100}``;
+:func:`strategy_from_config` and :func:`strategies_from_config` build the objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from capacity.errors import ConfigError
+
+__all__ = [
+    "Strategy",
+    "Broadcast",
+    "Targeted",
+    "Sharded",
+    "PatternSubscription",
+    "STRATEGY_KINDS",
+    "strategy_from_config",
+    "strategies_from_config",
+]
+
+
+def _positive(owner: str, field: str, value: float, *, allow_zero: bool = False) -> None:
+    ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{owner}: {field} must be a finite number {bound}, not {value!r}")
+
+
+class Strategy(ABC):
+    """A fan-out strategy: deliveries per message as a function of the live app count.
+
+    Subclasses are frozen dataclasses with a ``name`` field (the label used in sample data, charts
+    and reports) and implement :meth:`_deliveries` on a float numpy array; :meth:`deliveries`
+    handles the pandas/numpy/scalar plumbing.
+    """
+
+    name: str
+    kind: ClassVar[str] = "custom"
+
+    def deliveries(self, apps: Any) -> Any:
+        """Deliveries per message at ``apps`` live apps.
+
+        Parameters
+        ----------
+        apps : float, array-like or pandas Series
+            Live app count(s) [apps].
+
+        Returns
+        -------
+        float, numpy.ndarray or pandas Series
+            Deliveries per message [deliveries], same shape (and index, for a Series) as ``apps``.
+        """
+        if isinstance(apps, pd.Series):
+            values = self.fanout(apps.to_numpy(dtype=float))
+            return pd.Series(values, index=apps.index, name="deliveries")
+        array = np.asarray(apps, dtype=float)
+        out = np.broadcast_to(self.fanout(array), array.shape)
+        return float(out) if out.ndim == 0 else np.array(out)
+
+    @abstractmethod
+    def fanout(self, apps: np.ndarray) -> np.ndarray:
+        """Deliveries per message [deliveries] for a float array of app counts (any shape)."""
+
+
+@dataclass(frozen=True)
+class Broadcast(Strategy):
+    """Every message goes to every component; components grow with the app count.
+
+    ``F(N) = base_components + N / apps_per_component``: a fixed set of platform components
+    (routers, schedulers, API nodes) plus one runtime host per ``apps_per_component`` apps.
+
+    Parameters
+    ----------
+    base_components : float, default 40
+        Components that exist regardless of the app count [components].
+    apps_per_component : float, default 100
+        Apps served per additional component [apps/component]; ``math.inf`` for a fixed fleet.
+    name : str, default "broadcast"
+    """
+
+    base_components: float = 40.0
+    apps_per_component: float = 100.0
+    name: str = "broadcast"
+    kind: ClassVar[str] = "broadcast"
+
+    def __post_init__(self) -> None:
+        _positive("Broadcast", "base_components", self.base_components, allow_zero=True)
+        if not self.apps_per_component > 0:
+            raise ConfigError(
+                f"Broadcast: apps_per_component must be > 0, not {self.apps_per_component!r}"
+            )
+
+    def fanout(self, apps: np.ndarray) -> np.ndarray:
+        return self.base_components + apps / self.apps_per_component
+
+
+@dataclass(frozen=True)
+class Targeted(Strategy):
+    """Each message goes only to the ``k`` components that need it: ``F(N) = k``.
+
+    Parameters
+    ----------
+    k : float, default 3
+        Components interested in a typical message [deliveries].
+    name : str, default "targeted"
+    """
+
+    k: float = 3.0
+    name: str = "targeted"
+    kind: ClassVar[str] = "targeted"
+
+    def __post_init__(self) -> None:
+        _positive("Targeted", "k", self.k, allow_zero=True)
+
+    def fanout(self, apps: np.ndarray) -> np.ndarray:
+        return np.full_like(apps, float(self.k))
+
+
+@dataclass(frozen=True)
+class Sharded(Strategy):
+    """Components are split evenly into ``shards`` groups; a message is broadcast within one group.
+
+    ``F(N) = (base_components + N / apps_per_component) / shards``: the broadcast fan-out divided by
+    the shard count, so it still grows with the app count, ``shards`` times more slowly.
+
+    Parameters
+    ----------
+    shards : float, default 8
+        Number of shards [shards].
+    base_components : float, default 40
+        As in :class:`Broadcast` [components].
+    apps_per_component : float, default 100
+        As in :class:`Broadcast` [apps/component].
+    name : str, default "sharded"
+    """
+
+    shards: float = 8.0
+    base_components: float = 40.0
+    apps_per_component: float = 100.0
+    name: str = "sharded"
+    kind: ClassVar[str] = "sharded"
+
+    def __post_init__(self) -> None:
+        _positive("Sharded", "shards", self.shards)
+        _positive("Sharded", "base_components", self.base_components, allow_zero=True)
+        if not self.apps_per_component > 0:
+            raise ConfigError(
+                f"Sharded: apps_per_component must be > 0, not {self.apps_per_component!r}"
+            )
+
+    def fanout(self, apps: np.ndarray) -> np.ndarray:
+        return (self.base_components + apps / self.apps_per_component) / self.shards
+
+
+@dataclass(frozen=True)
+class PatternSubscription(Strategy):
+    """Components subscribe with patterns; every message is matched against every pattern.
+
+    ``F(N) = k + scan_cost * (base_patterns + N / apps_per_pattern)``: the ``k`` real deliveries
+    plus the cost of scanning the pattern table, expressed in delivery-equivalents (one pattern
+    match costs ``scan_cost`` deliveries). The table holds ``base_patterns`` platform patterns plus
+    one per ``apps_per_pattern`` apps, so the scan cost grows with the app count like a broadcast,
+    only with a (usually much) smaller slope.
+
+    Parameters
+    ----------
+    k : float, default 3
+        Deliveries per message after matching [deliveries].
+    base_patterns : float, default 40
+        Patterns that exist regardless of the app count [patterns].
+    apps_per_pattern : float, default 1
+        Apps per additional pattern [apps/pattern] (1: each app subscribes one pattern).
+    scan_cost : float, default 0.001
+        Cost of matching one pattern, relative to one delivery [deliveries/pattern].
+    name : str, default "pattern"
+    """
+
+    k: float = 3.0
+    base_patterns: float = 40.0
+    apps_per_pattern: float = 1.0
+    scan_cost: float = 0.001
+    name: str = "pattern"
+    kind: ClassVar[str] = "pattern"
+
+    def __post_init__(self) -> None:
+        _positive("PatternSubscription", "k", self.k, allow_zero=True)
+        _positive("PatternSubscription", "base_patterns", self.base_patterns, allow_zero=True)
+        _positive("PatternSubscription", "scan_cost", self.scan_cost, allow_zero=True)
+        if not self.apps_per_pattern > 0:
+            raise ConfigError(
+                f"PatternSubscription: apps_per_pattern must be > 0, not {self.apps_per_pattern!r}"
+            )
+
+    def fanout(self, apps: np.ndarray) -> np.ndarray:
+        return self.k + self.scan_cost * (self.base_patterns + apps / self.apps_per_pattern)
+
+
+#: config ``kind`` -> strategy class
+STRATEGY_KINDS: dict[str, type[Strategy]] = {
+    cls.kind: cls for cls in (Broadcast, Targeted, Sharded, PatternSubscription)
+}
+
+
+def strategy_from_config(config: Mapping[str, Any], *, name: str | None = None) -> Strategy:
+    """Build a strategy from a configuration table.
+
+    Parameters
+    ----------
+    config : mapping
+        ``{"kind": <one of STRATEGY_KINDS>, **keywords}``, e.g.
+        ``{"kind": "targeted", "k": 3}``.
+    name : str, optional
+        Name for the strategy (typically the table's key in the config file); defaults to
+        ``config["name"]`` if present, else the kind's default name.
+
+    Returns
+    -------
+    Strategy
+
+    Raises
+    ------
+    ConfigError
+        If ``kind`` is missing or unknown (the message lists the known kinds), or a key is not a
+        parameter of that kind, or a value is invalid.
+    """
+    label = f"strategy {name!r}" if name is not None else "strategy"
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"{label}: expected a table with a 'kind' key, not {config!r}")
+    params = dict(config)
+    known = ", ".join(sorted(STRATEGY_KINDS))
+    if "kind" not in params:
+        raise ConfigError(f"{label}: missing key 'kind' (one of {known})")
+    kind = params.pop("kind")
+    cls = STRATEGY_KINDS.get(kind)
+    if cls is None:
+        raise ConfigError(f"{label}: unknown kind {kind!r}; known kinds: {known}")
+    if name is not None:
+        params.setdefault("name", name)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(params) - fields)
+    if unknown:
+        allowed = ", ".join(sorted(fields - {"name"}))
+        raise ConfigError(f"{label}: unknown key(s) {unknown} for kind {kind!r}; allowed: {allowed}")
+    for key, value in params.items():
+        if key != "name" and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ConfigError(f"{label}: {key} must be a number, not {value!r}")
+    try:
+        return cls(**params)
+    except ConfigError as err:
+        raise ConfigError(f"{label}: {err}") from None
+
+
+def strategies_from_config(tables: Mapping[str, Mapping[str, Any]]) -> dict[str, Strategy]:
+    """Build named strategies from ``{name: {"kind": ..., ...}}`` (each named by its key).
+
+    Returns
+    -------
+    dict
+        ``{name: Strategy}``, in the order given.
+    """
+    return {name: strategy_from_config(table, name=name) for name, table in tables.items()}

@@ -1,0 +1,164 @@
+"""Fan-out strategies: values, pandas plumbing, configuration, invariants."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import FrozenInstanceError, dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from capacity.errors import ConfigError
+from capacity.strategies import (
+    STRATEGY_KINDS,
+    Broadcast,
+    PatternSubscription,
+    Sharded,
+    Strategy,
+    Targeted,
+    strategies_from_config,
+    strategy_from_config,
+)
+
+
+def test_broadcast_grows_with_apps():
+    s = Broadcast(base_components=40, apps_per_component=100)
+    assert s.deliveries(0) == 40.0
+    assert s.deliveries(100_000) == 1040.0
+    assert s.name == "broadcast"
+
+
+def test_targeted_is_constant():
+    s = Targeted(k=3)
+    np.testing.assert_array_equal(s.deliveries(np.array([0.0, 1e3, 1e6])), [3.0, 3.0, 3.0])
+
+
+def test_sharded_divides_broadcast_fanout():
+    s = Sharded(shards=8, base_components=40, apps_per_component=100)
+    assert s.deliveries(100_000) == pytest.approx(1040 / 8)
+    assert s.deliveries(100_000) == pytest.approx(Broadcast().deliveries(100_000) / 8)
+
+
+def test_pattern_subscription_adds_scan_cost():
+    s = PatternSubscription(k=3, base_patterns=40, apps_per_pattern=1, scan_cost=0.001)
+    assert s.deliveries(100_000) == pytest.approx(3 + 0.001 * 100_040)
+    assert s.deliveries(0) == pytest.approx(3.04)
+
+
+def test_deliveries_keeps_the_pandas_type():
+    apps = pd.Series([1_000.0, 2_000.0], index=pd.date_range("2010-01-01", periods=2, name="date"))
+    for s in (Broadcast(), Targeted(), Sharded(), PatternSubscription()):
+        out = s.deliveries(apps)
+        assert isinstance(out, pd.Series)
+        assert out.index.equals(apps.index)
+    grid = np.zeros((4, 5))
+    assert Targeted(k=2).deliveries(grid).shape == (4, 5)
+    assert isinstance(Broadcast().deliveries(5), float)
+    assert isinstance(Broadcast().deliveries([1, 2]), np.ndarray)
+
+
+def test_strategies_are_frozen_and_named():
+    s = Targeted(k=3, name="targeted-3")
+    assert s.name == "targeted-3"
+    with pytest.raises(FrozenInstanceError):
+        s.k = 4  # type: ignore[misc]
+
+
+def test_a_planner_can_define_a_strategy():
+    @dataclass(frozen=True)
+    class Tree(Strategy):
+        depth: float = 3.0
+        name: str = "tree"
+
+        def fanout(self, apps):
+            return self.depth * np.log2(2 + apps)
+
+    assert Tree().deliveries(1022.0) == pytest.approx(30.0)
+    assert isinstance(Tree().deliveries(pd.Series([0.0])), pd.Series)
+    with pytest.raises(TypeError, match="abstract"):
+        Strategy()  # type: ignore[abstract]
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: Targeted(k=-1), r"Targeted: k must be a finite number >= 0, not -1"),
+        (lambda: Sharded(shards=0), r"Sharded: shards must be a finite number > 0, not 0"),
+        (lambda: Broadcast(apps_per_component=0), r"Broadcast: apps_per_component must be > 0"),
+        (lambda: Broadcast(base_components=math.nan), r"base_components must be a finite"),
+        (lambda: PatternSubscription(scan_cost=-0.1), r"scan_cost must be a finite number >= 0"),
+        (lambda: PatternSubscription(apps_per_pattern=0), r"apps_per_pattern must be > 0"),
+        (lambda: Sharded(apps_per_component=-5), r"Sharded: apps_per_component must be > 0"),
+    ],
+)
+def test_invalid_parameters_raise(make, match):
+    with pytest.raises(ConfigError, match=match):
+        make()
+
+
+def test_from_config_builds_each_kind():
+    assert strategy_from_config(
+        {"kind": "broadcast", "base_components": 40, "apps_per_component": 100}
+    ) == Broadcast(40, 100)
+    assert strategy_from_config({"kind": "targeted", "k": 3}, name="t") == Targeted(3, name="t")
+    assert strategy_from_config({"kind": "sharded", "shards": 4}).deliveries(0) == 10.0
+    assert strategy_from_config({"kind": "pattern", "scan_cost": 0.0, "k": 2}).deliveries(9) == 2.0
+    assert sorted(STRATEGY_KINDS) == ["broadcast", "pattern", "sharded", "targeted"]
+
+
+def test_strategies_from_config_names_them_by_key():
+    built = strategies_from_config({
+        "broadcast": {"kind": "broadcast", "base_components": 40, "apps_per_component": 100},
+        "targeted-5": {"kind": "targeted", "k": 5},
+    })
+    assert list(built) == ["broadcast", "targeted-5"]
+    assert built["targeted-5"] == Targeted(k=5, name="targeted-5")
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ({"kind": "multicast"}, r"strategy 'x': unknown kind 'multicast'; known kinds: broadcast, "
+                                r"pattern, sharded, targeted"),
+        ({"k": 3}, r"strategy 'x': missing key 'kind' \(one of broadcast, pattern, sharded"),
+        ({"kind": "targeted", "shards": 2}, r"unknown key\(s\) \['shards'\] for kind 'targeted'; "
+                                            r"allowed: k"),
+        ({"kind": "targeted", "k": "three"}, r"strategy 'x': k must be a number, not 'three'"),
+        ({"kind": "targeted", "k": True}, r"strategy 'x': k must be a number, not True"),
+        ({"kind": "sharded", "shards": 0}, r"strategy 'x': Sharded: shards must be a finite"),
+        ("broadcast", r"strategy 'x': expected a table with a 'kind' key"),
+    ],
+)
+def test_bad_config_raises(config, match):
+    with pytest.raises(ConfigError, match=match):
+        strategy_from_config(config, name="x")
+
+
+positive = st.floats(min_value=1e-3, max_value=1e4, allow_nan=False)
+nonneg = st.floats(min_value=0.0, max_value=1e4, allow_nan=False)
+
+
+@st.composite
+def any_strategy(draw):
+    kind = draw(st.sampled_from(sorted(STRATEGY_KINDS)))
+    if kind == "broadcast":
+        return Broadcast(draw(nonneg), draw(positive))
+    if kind == "targeted":
+        return Targeted(draw(nonneg))
+    if kind == "sharded":
+        return Sharded(draw(positive), draw(nonneg), draw(positive))
+    return PatternSubscription(draw(nonneg), draw(nonneg), draw(positive), draw(nonneg))
+
+
+@settings(max_examples=60, deadline=None)
+@given(any_strategy(), st.lists(st.floats(0, 1e7), min_size=2, max_size=20))
+def test_deliveries_are_non_negative_and_non_decreasing(strategy, apps):
+    grid = np.sort(np.asarray(apps))
+    f = strategy.deliveries(grid)
+    assert np.all(f >= 0)
+    assert np.all(np.diff(f) >= -1e-9 * np.maximum(np.abs(f[1:]), 1))
+    # vectorised and scalar evaluation agree
+    assert strategy.deliveries(float(grid[-1])) == pytest.approx(f[-1])
