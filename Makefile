@@ -48,6 +48,12 @@ bench: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
+notebooks: $(STAMP)
+	$(BIN)/python scripts/run_notebooks.py
+
+bench-broker: $(STAMP)
+	$(BIN)/python bench/broker_fanout.py
+
 sample: $(STAMP)
 	$(BIN)/python scripts/make_sample.py
 

@@ -10,6 +10,9 @@ import argparse
 import datetime as dt
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
 
 from capacity import __version__
 from capacity.errors import CapacityError
@@ -39,15 +42,73 @@ def _parser() -> argparse.ArgumentParser:
     forecast.add_argument("--fail-on-risk", action="store_true",
                           help="exit with status 3 when any project is at risk")
     forecast.add_argument("--quiet", action="store_true", help="print nothing on success")
+
+    replay = commands.add_parser("replay", help="rerun the plan as of past dates: when would we have known?")
+    replay.add_argument("--config", help="planning config (TOML); default: the sample platform")
+    replay.add_argument("--from", dest="start", type=_date, required=False,
+                        help="first replay date (default: 20 weeks before the last)")
+    replay.add_argument("--to", dest="end", type=_date, help="last replay date (default: the config's as_of)")
+    replay.add_argument("--every", type=int, default=7, help="days between replay dates (default 7)")
+    replay.add_argument("--paths", type=int, default=500, help="Monte Carlo paths per date (default 500)")
+    replay.add_argument("--out", help="reports folder (default: reports/ in the working directory)")
+    replay.add_argument("--quiet", action="store_true", help="print nothing on success")
     return parser
 
 
-def _forecast(args: argparse.Namespace) -> int:
-    from capacity.pipeline import run_inputs
+def _out_dir(args: argparse.Namespace, config) -> Path:
+    if args.out:
+        return Path(args.out)
+    return config.out or Path("reports")
 
-    inputs = run_inputs(args.config, as_of=args.as_of)
+
+def _forecast(args: argparse.Namespace) -> int:
+    from capacity.config import load_config
+    from capacity.pipeline import run, stderr_progress
+    from capacity.report import write_report
+
+    config = load_config(args.config)
+    result = run(config, as_of=args.as_of, progress=None if args.quiet else stderr_progress)
     if not args.quiet:
-        print(inputs.describe())
+        stderr_progress("writing the report")
+    folder = write_report(result, _out_dir(args, config))
+    plan = result.plan
+    if not args.quiet:
+        print(plan.headline)
+        for r in plan.deadlines.itertuples():
+            if r.status == "landed":
+                print(f"  {r.project}: landed")
+                continue
+            land = r.must_land_by.date() if not pd.isna(r.must_land_by) else "not needed within the horizon"
+            late = "" if pd.isna(r.p_late) else f", P(late) {r.p_late:.0%}"
+            print(f"  {r.project}: must land by {land}{late}{' - AT RISK' if r.at_risk else ''}")
+        print(f"report: {folder / 'index.html'}")
+    if args.fail_on_risk and bool(plan.deadlines["at_risk"].any()):
+        return EXIT_AT_RISK
+    return EXIT_OK
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from capacity.config import load_config
+    from capacity.pipeline import load_inputs, replay, stderr_progress
+    from capacity.report import write_replay
+
+    config = load_config(args.config)
+    end = args.end or config.as_of or load_inputs(config).as_of.date()
+    start = args.start or end - dt.timedelta(weeks=20)
+    if start > end or args.every < 1:
+        raise CapacityError(
+            f"replay needs --from <= --to and --every >= 1 (got {start}, {end}, {args.every})")
+    dates = pd.date_range(start, end, freq=f"{args.every}D")
+    result = replay(config, as_of=dates, n_paths=args.paths, progress=None if args.quiet else stderr_progress)
+    folder = write_replay(result, _out_dir(args, config))
+    if not args.quiet:
+        when = result.warning_date
+        print(f"replayed {len(dates)} dates from {dates[0].date()} to {dates[-1].date()}; first warning: "
+              f"{when.date() if when is not None else 'never'}")
+        for r in result.first_warning.itertuples():
+            fired = r.first_at_risk.date() if not pd.isna(r.first_at_risk) else "never at risk"
+            print(f"  {r.project}: {fired}")
+        print(f"replay: {folder}")
     return EXIT_OK
 
 
@@ -57,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "forecast":
             return _forecast(args)
+        if args.command == "replay":
+            return _replay(args)
     except CapacityError as exc:
         print(f"capacity: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -6,16 +6,27 @@ The command line, the report and the notebooks all call this module, so they agr
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from capacity.config import Config, load_config
 from capacity.data import attach_apps, load_apps, load_messaging
-from capacity.errors import InputDataError
+from capacity.errors import ConfigError, InputDataError
 
-__all__ = ["Inputs", "load_inputs", "run_inputs"]
+if TYPE_CHECKING:
+    import altair as alt
+
+    from capacity.growth import GrowthFit
+    from capacity.messaging import MessagingModel
+    from capacity.plan import Plan, Project
+
+__all__ = ["Inputs", "Forecast", "Replay", "load_inputs", "run_inputs", "run", "replay",
+           "projects_from_config"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,3 +94,203 @@ def run_inputs(config: str | Path | Config | None = None, *, as_of: dt.date | No
     if not isinstance(config, Config):
         config = load_config(config)
     return load_inputs(config, as_of=as_of)
+
+
+def projects_from_config(config: Config, strategies: Iterable[str]) -> list[Project]:
+    """The config's ``[[project]]`` entries as planning objects, checked against the strategies."""
+    from capacity.plan import Project, SwitchStrategy, effect_from_config
+
+    known = list(strategies)
+    projects = []
+    for i, spec in enumerate(config.projects):
+        effect = effect_from_config(spec.effect, spec.value)
+        if isinstance(effect, SwitchStrategy) and effect.strategy not in known:
+            raise ConfigError(f"{config.path}: key 'project[{i}].effect.strategy' names the unknown strategy "
+                              f"{effect.strategy!r} (known: {', '.join(known)})")
+        projects.append(Project(spec.name, effect=effect, lead_time=spec.lead_time_days, start=spec.start,
+                                land=spec.land, landed=spec.landed))
+    return projects
+
+
+def _limit(config: Config) -> Any:
+    from capacity.plan import LatencyLimit
+
+    if "cpu" in config.limit:
+        return float(config.limit["cpu"])
+    return LatencyLimit(target_ms=config.limit["latency_ms"], service_ms=config.limit["service_ms"],
+                        parallelism=int(config.limit.get("parallelism", 1)),
+                        quantile=config.limit.get("quantile"))
+
+
+@dataclass(frozen=True, eq=False)
+class Forecast:
+    """Everything one run of the pipeline produced: inputs, fitted models and the plan."""
+
+    inputs: Inputs
+    growth: GrowthFit
+    load: MessagingModel
+    plan: Plan
+
+    def __repr__(self) -> str:
+        return f"Forecast(as_of={self.inputs.as_of.date()}, {self.plan.headline!r})"
+
+
+def _say(progress: Callable[[str], None] | None, text: str) -> None:
+    if progress is not None:
+        progress(text)
+
+
+def run(
+    config: str | Path | Config | None = None,
+    *,
+    as_of: dt.date | None = None,
+    n_paths: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Forecast:
+    """Run the whole pipeline: load, fit growth and messaging load, plan.
+
+    Parameters
+    ----------
+    config : path or Config, optional
+        Planning config; default the sample platform's.
+    as_of : date, optional
+        Use only data known on this date (overrides the config's ``as_of``).
+    n_paths : int, optional
+        Monte Carlo paths (overrides the config's ``forecast.n_paths``).
+    progress : callable, optional
+        Called with a short message before each slow step (the CLI prints them on stderr).
+    """
+    from capacity.growth import fit_growth
+    from capacity.messaging import fit_messaging, strategies_from_config
+    from capacity.plan import plan
+
+    if not isinstance(config, Config):
+        config = load_config(config)
+    try:
+        strategies = strategies_from_config(config.strategies)
+    except ConfigError as exc:
+        raise ConfigError(f"{config.path}: key 'messaging.strategies': {exc}") from None
+    _say(progress, "loading data")
+    inputs = load_inputs(config, as_of=as_of)
+    projects = projects_from_config(config, strategies)
+    limit = _limit(config)
+    _say(progress, f"fitting growth on {len(inputs.apps):,} days of app counts")
+    growth = fit_growth(inputs.apps, horizon_days=min(config.horizon_days, 365), seed=config.seed)
+    _say(progress, f"fitting messaging load on {len(inputs.samples):,} samples")
+    load = fit_messaging(inputs.samples, strategies=strategies, cores_per_server=config.cores_per_server,
+                         seed=config.seed)
+    _say(progress, "planning")
+    result = plan(growth, load, strategy=inputs.strategy, servers=inputs.servers, limit=limit,
+                  projects=projects, confidence=config.confidence, horizon_days=config.horizon_days,
+                  n_paths=n_paths or config.n_paths, seed=config.seed, as_of=inputs.as_of)
+    return Forecast(inputs=inputs, growth=growth, load=load, plan=result)
+
+
+@dataclass(frozen=True, eq=False)
+class Replay:
+    """The pipeline rerun as of several past dates (returned by :func:`replay`).
+
+    Attributes
+    ----------
+    table : DataFrame
+        Tidy: one row per (as_of, item); item is ``crossing`` (the current set-up) or a project
+        name. Columns as_of, item, p10, p50, p90, p_none, must_land_by, must_start_by, p_late,
+        at_risk, status.
+    first_warning : DataFrame
+        Per project, the first as_of date on which it was at risk (NaT: never), the must-land-by
+        and the crossing median as seen that day.
+    """
+
+    table: pd.DataFrame
+    first_warning: pd.DataFrame
+    limit: float
+    confidence: float
+
+    def __repr__(self) -> str:
+        dates = self.table["as_of"].drop_duplicates()
+        fired = self.first_warning["first_at_risk"].dropna()
+        when = fired.min().date() if len(fired) else "never"
+        return (f"Replay({len(dates)} dates {dates.min().date()}..{dates.max().date()}, "
+                f"first warning {when})")
+
+    @property
+    def warning_date(self) -> pd.Timestamp | None:
+        """The first as_of date on which any project was at risk (None: it never fired)."""
+        fired = self.first_warning["first_at_risk"].dropna()
+        return fired.min() if len(fired) else None
+
+    def chart(self) -> alt.LayerChart:
+        """Crossing P10-P90 and each project's must-land-by, as seen on each replay date."""
+        from capacity.plan_charts import replay_chart
+
+        return replay_chart(self)
+
+
+def replay(
+    config: str | Path | Config | None = None,
+    *,
+    as_of: Iterable[Any],
+    n_paths: int | None = 500,
+    progress: Callable[[str], None] | None = None,
+) -> Replay:
+    """Rerun the whole pipeline with only the data known on each date: "when would we have known?".
+
+    Parameters
+    ----------
+    config : path or Config, optional
+        Planning config; default the sample platform's.
+    as_of : iterable of dates
+        The replay dates (e.g. ``pd.date_range("2010-06-01", "2010-10-26", freq="7D")``).
+    n_paths : int, optional, default 500
+        Monte Carlo paths per date (None: the config's).
+    progress : callable, optional
+        Called with a message per date.
+    """
+    if not isinstance(config, Config):
+        config = load_config(config)
+    dates = sorted(pd.Timestamp(d).normalize() for d in as_of)
+    if not dates:
+        raise ValueError("replay needs at least one as_of date")
+    rows = []
+    limit = float("nan")
+    for day in dates:
+        _say(progress, f"replaying as of {day.date()}")
+        result = run(config, as_of=day.date(), n_paths=n_paths).plan
+        limit = result.limit
+        c = result.crossing
+        rows.append({"as_of": day, "item": "crossing", "p10": c.p10, "p50": c.p50, "p90": c.p90,
+                     "p_none": c.p_none, "at_risk": False, "status": None})
+        for r in result.deadlines.itertuples():
+            rows.append({"as_of": day, "item": r.project, "p10": r.runway_p10, "p50": r.runway_p50,
+                         "p90": r.runway_p90, "p_none": r.runway_p_none, "must_land_by": r.must_land_by,
+                         "must_start_by": r.must_start_by, "p_late": r.p_late, "at_risk": bool(r.at_risk),
+                         "status": r.status})
+    table = pd.DataFrame(rows, columns=["as_of", "item", "p10", "p50", "p90", "p_none", "must_land_by",
+                                        "must_start_by", "p_late", "at_risk", "status"])
+    for column in ("p10", "p50", "p90", "must_land_by", "must_start_by"):
+        table[column] = pd.to_datetime(table[column]).astype("datetime64[ns]")
+    table["p_late"] = table["p_late"].astype(float)
+    crossing = table[table["item"] == "crossing"].set_index("as_of")
+    warnings = []
+    for name in [p.name for p in config.projects]:
+        mine = table[table["item"] == name]
+        risky = mine[mine["at_risk"]]
+        first = risky["as_of"].min() if len(risky) else pd.NaT
+        row = {"project": name, "first_at_risk": first}
+        if len(risky):
+            hit = risky.iloc[0]
+            row.update(must_land_by=hit["must_land_by"], p_late=hit["p_late"],
+                       crossing_p50=crossing.loc[first, "p50"])
+        warnings.append(row)
+    first_warning = pd.DataFrame(warnings, columns=["project", "first_at_risk", "must_land_by", "p_late",
+                                                    "crossing_p50"])
+    for column in ("first_at_risk", "must_land_by", "crossing_p50"):
+        first_warning[column] = pd.to_datetime(first_warning[column]).astype("datetime64[ns]")
+    return Replay(table=table, first_warning=first_warning, limit=limit, confidence=config.confidence)
+
+
+def stderr_progress(text: str) -> None:
+    """Progress on stderr, for slow steps of the command line."""
+    print(f"capacity: {text}", file=sys.stderr, flush=True)
+
+

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import sys
+import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -43,6 +45,8 @@ __all__ = [
     "Plan",
     "plan",
     "effect_from_config",
+    "drift",
+    "threshold_crossing",
 ]
 
 QUANTILES = (0.1, 0.5, 0.9)
@@ -172,8 +176,12 @@ class Project:
     lead_time : LeadTime or (optimistic, likely, pessimistic) days
     start : date, optional
         Planned (or actual) start; it lands ``lead_time`` later.
+    land : date, optional
+        Planned landing date. Once it has passed without ``landed`` being set, the project is
+        *overdue* and lands tomorrow at the earliest.
     landed : date, optional
-        Planned landing date, or the date it landed when that is on or before ``as_of``.
+        The date it actually landed. On or before ``as_of`` the project is done (its effect is
+        expected to show in the data); a later date is read as a planned landing.
     """
 
     name: str
@@ -181,13 +189,14 @@ class Project:
     lead_time: LeadTime | tuple[float, float, float] = field(default=(0.0, 0.0, 0.0))
     start: dt.date | None = None
     landed: dt.date | None = None
+    land: dt.date | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.lead_time, LeadTime):
             object.__setattr__(self, "lead_time", LeadTime(*map(float, self.lead_time)))
-        if self.start is not None and self.landed is not None:
+        if sum(x is not None for x in (self.start, self.land, self.landed)) > 1:
             raise ValueError(f"project {self.name!r}: give a planned start or a landing date, not both")
-        for attr in ("start", "landed"):
+        for attr in ("start", "land", "landed"):
             value = getattr(self, attr)
             if value is not None:
                 object.__setattr__(self, attr, pd.Timestamp(value).normalize())
@@ -329,6 +338,9 @@ class Plan:
             if row.at_risk:
                 part += ": AT RISK"
             parts.append(part)
+        risky, open_ = int(self.deadlines["at_risk"].sum()), int((self.deadlines["status"] != "landed").sum())
+        if open_ > 1:
+            parts.append(f"{risky} of {open_} projects at risk")
         return "; ".join(parts) + "."
 
     def summary(self) -> pd.DataFrame:
@@ -508,9 +520,11 @@ def plan(
     for i, project in enumerate(projects):
         lead = project.lead_time.sample(n, rng)  # for must-start-by: a start from scratch
         elapsed = float((day0 - project.start).days) if project.start is not None else 0.0
-        if project.landed is not None:
-            land = np.full(n, float((project.landed - day0).days))
-            planned = project.landed
+        fixed = project.landed if project.landed is not None else project.land
+        if fixed is not None:
+            # a planned landing that has passed unreported: overdue, lands tomorrow at the earliest
+            land = np.full(n, max(float((fixed - day0).days), 1.0))
+            planned = fixed
         elif project.start is not None:
             remaining = project.lead_time.sample(n, rng, elapsed=max(elapsed, 0.0))
             land = np.ceil((project.start - day0).days + remaining)
@@ -540,8 +554,12 @@ def plan(
             row["at_risk"] = bool(row["must_start_by"] is not None and row["must_start_by"] < day0)
         else:
             # a started project not reported landed has its lead time conditioned on that (above)
-            started = project.start is not None and project.start <= day0
-            row["status"] = "in progress" if started else "planned"
+            if project.land is not None and project.land <= day0:
+                row["status"] = "overdue"
+            elif project.start is not None and project.start <= day0:
+                row["status"] = "in progress"
+            else:
+                row["status"] = "planned"
             p_late = float(np.mean(land > before))
             row["p_late"] = p_late
             row["at_risk"] = bool(p_late > 1 - confidence)
@@ -579,3 +597,79 @@ def _crossing(days: np.ndarray, day0: pd.Timestamp, horizon: int) -> Crossing:
     q = {f"p{round(x * 100)}": _date(day0, _quantile_days(days, x), horizon) for x in QUANTILES}
     return Crossing(**q, p_none=float(np.mean(~np.isfinite(days))),
                     horizon_end=day0 + pd.Timedelta(days=horizon))
+
+
+def drift(before: Plan, after: Plan) -> pd.DataFrame:
+    """How far the dates moved between two plans (e.g. one made on an earlier growth window).
+
+    Parameters
+    ----------
+    before, after : Plan
+
+    Returns
+    -------
+    DataFrame
+        One row per date that both plans state: the crossing quantiles, then each project's
+        must-land-by and must-start-by. Columns item, what, before, after, days_moved (negative:
+        the date moved earlier).
+    """
+    rows = []
+    for q in ("p10", "p50", "p90"):
+        rows.append(("crossing", q, getattr(before.crossing, q), getattr(after.crossing, q)))
+    a = after.deadlines.set_index("project")
+    for r in before.deadlines.itertuples():
+        if r.project in a.index:
+            for what in ("must_land_by", "must_start_by"):
+                rows.append((r.project, what, getattr(r, what), a.loc[r.project, what]))
+    frame = pd.DataFrame(rows, columns=["item", "what", "before", "after"])
+    for column in ("before", "after"):
+        frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ns]")
+    frame["days_moved"] = (frame["after"] - frame["before"]).dt.days.astype("Int64")
+    return frame
+
+
+def threshold_crossing(
+    growth: Any,
+    threshold: float,
+    *,
+    horizon_days: int = 365,
+    n_paths: int = 2000,
+    seed: int = 0,
+) -> Crossing:
+    """When does the forecast count itself reach ``threshold`` (e.g. a region's app capacity)?
+
+    Parameters
+    ----------
+    growth : GrowthFit or DataFrame
+        A fitted growth model or a frame of paths (rows = paths, columns = consecutive days).
+    threshold : float
+        The count that must not be reached [same unit as the series].
+    horizon_days, n_paths, seed
+        As in :func:`plan`.
+
+    Returns
+    -------
+    Crossing
+        Day 0 is the day before the first path day.
+    """
+    if not math.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number, not {threshold!r}")
+    paths = _growth_paths(growth, horizon_days, n_paths, seed)
+    values = paths.to_numpy(float)[:, :horizon_days]
+    days = _first_at_or_after(values >= threshold, np.ones(len(values)))
+    return _crossing(days, paths.columns[0] - pd.Timedelta(days=1), values.shape[1])
+
+
+class _PlanModule(types.ModuleType):
+    """``capacity.plan`` is both this module and, called, :func:`plan`.
+
+    Importing ``capacity.plan`` binds the package attribute ``plan`` to the module whatever the
+    package does first, so the module itself forwards calls: ``capacity.plan(growth, load, ...)``
+    and ``capacity.plan.Project`` both work in any import order.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Plan:
+        return plan(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _PlanModule

@@ -195,3 +195,21 @@ def test_bad_project_definitions():
         AddServers(0)
     with pytest.raises(ValueError, match=r"ScaleCost needs a factor > 0"):
         ScaleCost(-1)
+
+
+def test_threshold_crossing_on_counts():
+    from capacity.plan import threshold_crossing
+
+    crossing = threshold_crossing(linear_paths(10, 500), 3000.0, horizon_days=500)
+    assert crossing.p50 == AS_OF + pd.Timedelta(days=200)  # 1000 + 10 t = 3000
+    never = threshold_crossing(linear_paths(10, 100), 3000.0, horizon_days=100)
+    assert never.p10 is None and never.p_none == 1.0
+
+
+def test_capacity_plan_is_callable_and_a_module():
+    import capacity
+    import capacity.pipeline
+
+    result = capacity.plan(linear_paths(5, 500), LOAD, strategy="one", servers=1, limit=0.5, horizon_days=500)
+    assert result.crossing.p50 == AS_OF + pd.Timedelta(days=400)
+    assert capacity.plan.Project is Project

@@ -1,0 +1,357 @@
+"""The scheduled report: ``reports/<as-of date>/`` with HTML, JSON, CSV and SVG, written atomically.
+
+Layout of the reports folder::
+
+    reports/
+      2010-10-20 -> .builds/2010-10-20.<stamp>   (a symlink: replaced atomically on a rerun)
+      latest -> 2010-10-20                       (the newest as-of date)
+      .builds/2010-10-20.<stamp>/
+        index.html  summary.json  deadlines.csv  forecast.csv  growth.svg  messaging.svg ...
+
+Every file is written into a fresh build folder first; only when all of them are complete does one
+``rename`` of a symlink publish it. An interrupted or failed run leaves the previous report intact.
+
+``summary.json`` schema (version 1; keys are only ever added):
+
+- ``schema`` (int), ``version`` (capacity's), ``as_of`` (ISO date), ``headline`` (str),
+  ``limit`` (utilisation fraction), ``confidence``, ``horizon_days``, ``strategy``, ``servers``;
+- ``crossing``: ``p10``, ``p50``, ``p90`` (ISO dates, or null when beyond the horizon), ``p_none``
+  (probability of no crossing within the horizon), ``horizon_end``;
+- ``deadlines``: a list of objects ``project``, ``effect``, ``status`` (planned, in progress,
+  unscheduled, landed), ``planned_landing``, ``must_land_by``, ``must_start_by`` (ISO dates or
+  null), ``p_late`` (or null), ``at_risk`` (bool), ``runway`` (``p10``, ``p50``, ``p90``, ``p_none``);
+- ``regimes``: a list of objects ``date``, ``rate_before``, ``rate_after`` (apps/day), ``ratio``,
+  ``prob``;
+- ``models``: ``growth`` (``weights``, ``rate_now`` apps/day, ``last_value``, ``last_date``) and
+  ``messaging`` (``params`` u0, a, b with ``lower``/``upper``, ``cores_per_server``);
+- ``backtest``: ``horizon_days``, ``level``, ``coverage``, and per growth model ``mase``;
+- ``inputs``: ``config``, ``apps``, ``messaging``: each ``file`` (name) and ``sha256``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from capacity import __version__
+
+if TYPE_CHECKING:
+    from capacity.pipeline import Forecast
+
+__all__ = ["write_report", "write_replay", "summary_dict", "render_html", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+
+
+# ----------------------------------------------------------------------------- JSON
+
+
+def _iso(value: Any) -> str | None:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return pd.Timestamp(value).date().isoformat()
+
+
+def _num(value: Any, digits: int = 6) -> float | None:
+    if value is None or pd.isna(value):
+        return None
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def summary_dict(forecast: Forecast) -> dict[str, Any]:
+    """The report's machine-readable summary (the schema is in this module's docstring)."""
+    plan, growth, load, config = forecast.plan, forecast.growth, forecast.load, forecast.inputs.config
+    c = plan.crossing
+    deadlines = []
+    for r in plan.deadlines.itertuples():
+        deadlines.append({
+            "project": r.project, "effect": r.effect, "status": r.status,
+            "planned_landing": _iso(r.planned_landing), "must_land_by": _iso(r.must_land_by),
+            "must_start_by": _iso(r.must_start_by), "p_late": _num(r.p_late, 4), "at_risk": bool(r.at_risk),
+            "runway": {"p10": _iso(r.runway_p10), "p50": _iso(r.runway_p50), "p90": _iso(r.runway_p90),
+                       "p_none": _num(r.runway_p_none, 4)},
+        })
+    regimes = [{"date": _iso(r["date"]), "rate_before": _num(r["rate_before"], 3),
+                "rate_after": _num(r["rate_after"], 3), "ratio": _num(r["ratio"], 4),
+                "prob": _num(r["prob"], 4)}
+               for r in growth.regimes.to_dict("records")]
+    mase = growth.backtest["mase"] if "mase" in growth.backtest else pd.Series(dtype=float)
+    params = load.summary().set_index("param")
+    return {
+        "schema": SCHEMA_VERSION,
+        "version": __version__,
+        "as_of": _iso(plan.as_of),
+        "headline": plan.headline,
+        "limit": _num(plan.limit, 6),
+        "confidence": plan.confidence,
+        "horizon_days": plan.horizon_days,
+        "strategy": plan.strategy,
+        "servers": plan.servers,
+        "crossing": {"p10": _iso(c.p10), "p50": _iso(c.p50), "p90": _iso(c.p90), "p_none": _num(c.p_none, 4),
+                     "horizon_end": _iso(c.horizon_end)},
+        "deadlines": deadlines,
+        "regimes": regimes,
+        "models": {
+            "growth": {"weights": {k: _num(v, 4) for k, v in growth.weights.items()},
+                       "rate_now": _num(growth.rate, 3), "last_value": _num(growth.last_value, 1),
+                       "last_date": _iso(growth.last_date)},
+            "messaging": {"params": {p: {"estimate": _num(params.loc[p, "estimate"], 12),
+                                         "lower": _num(params.loc[p, "lower"], 12),
+                                         "upper": _num(params.loc[p, "upper"], 12),
+                                         "unit": params.loc[p, "unit"]} for p in params.index},
+                          "cores_per_server": load.cores_per_server},
+        },
+        "backtest": {"horizon_days": growth.horizon_days, "level": growth.level,
+                     "coverage": _num(growth.coverage, 4),
+                     "mase": {str(k): _num(v, 4) for k, v in mase.items()}},
+        "inputs": {role: {"file": path.name, "sha256": _sha256(path)}
+                   for role, path in (("config", config.path), ("apps", config.apps),
+                                      ("messaging", config.messaging))},
+    }
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def forecast_table(forecast: Forecast) -> pd.DataFrame:
+    """Daily forecast: apps (mean and 80% interval) and utilisation quantiles of the current set-up."""
+    plan = forecast.plan
+    apps = forecast.growth.forecast(plan.horizon_days, level=0.8).add_prefix("apps_")
+    util = plan.utilisation.add_prefix("utilisation_")
+    table = apps.join(util, how="outer")
+    table.index.name = "date"
+    return table
+
+
+# ----------------------------------------------------------------------------- HTML
+
+# chart text is laid out by vl-convert with Helvetica metrics: ask for a metric-compatible font
+_CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:760px;margin:24px auto;
+padding:0 16px;color:#222;line-height:1.45}
+h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;margin-top:32px;border-bottom:1px solid #ddd}
+.headline{font-size:18px;padding:12px 14px;border-left:6px solid #4c78a8;background:#f4f7fb}
+.headline.risk{border-color:#e45756;background:#fdf1f1}
+table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{padding:4px 8px;border-bottom:1px solid #eee;
+text-align:left;vertical-align:top}th{background:#fafafa}td.num{text-align:right}
+.risk{color:#b00020;font-weight:bold}.ok{color:#2e7d32}.muted{color:#777;font-size:12px}
+figure{margin:12px 0}figure svg{max-width:100%;height:auto}
+figure svg text{font-family:Arial,Helvetica,"Liberation Sans","Nimbus Sans",sans-serif}
+"""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _d(value: Any) -> str:
+    return _e(_iso(value)) if _iso(value) else "&mdash;"
+
+
+def _table(header: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>"
+                         for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _runway(r: Any) -> str:
+    if r.status == "landed":
+        return "&mdash;"
+    if pd.isna(r.runway_p10):
+        return f"no crossing within the horizon in {r.runway_p_none:.0%} of futures"
+    if pd.notna(r.runway_p90):
+        text = f"{_d(r.runway_p10)} &ndash; {_d(r.runway_p90)}"
+    else:
+        text = f"from {_d(r.runway_p10)}"
+    return text + (f" ({r.runway_p_none:.0%} none)" if r.runway_p_none > 0 else "")
+
+
+def render_html(forecast: Forecast, svgs: dict[str, str], summary: dict[str, Any]) -> str:
+    """The self-contained report page: inline SVG charts, inline CSS, no script, nothing fetched."""
+    plan, growth = forecast.plan, forecast.growth
+    risky = bool(plan.deadlines["at_risk"].any()) if len(plan.deadlines) else False
+    deadline_rows = []
+    for r in plan.deadlines.itertuples():
+        if r.at_risk:
+            state = '<span class="risk">AT RISK</span>'
+        elif r.status == "landed":
+            state = '<span class="muted">landed</span>'
+        else:
+            state = '<span class="ok">on track</span>'
+        deadline_rows.append([
+            _e(r.project), _e(r.effect), _e(r.status), _d(r.planned_landing), _d(r.must_land_by),
+            _d(r.must_start_by), "&mdash;" if pd.isna(r.p_late) else f"{r.p_late:.0%}", state,
+            _runway(r),
+        ])
+    regimes = [[_d(r["date"]), f"{r['rate_before']:,.1f}", f"{r['rate_after']:,.1f}", f"{r['ratio']:.2f}x",
+                f"{r['prob']:.2f}"] for r in growth.regimes.to_dict("records")]
+    summary_rows = growth.summary().reset_index()
+    backtest_rows = [[_e(r["model"]), f"{r['weight']:.2f}",
+                      "&mdash;" if pd.isna(r.get("mase")) else f"{r['mase']:.2f}", _e(r.get("note") or "")]
+                     for r in summary_rows.to_dict("records")]
+    inputs = [[_e(role), _e(v["file"]), f'<span class="muted">{_e(v["sha256"][:16])}&hellip;</span>']
+              for role, v in summary["inputs"].items()]
+    load_rows = [[_e(r["param"]), f"{r['estimate']:.4g}", f"{r['lower']:.4g} &ndash; {r['upper']:.4g}",
+                  _e(r["unit"])] for r in forecast.load.summary().to_dict("records")]
+
+    def figure(name: str, caption: str) -> str:
+        if name not in svgs:
+            return ""
+        return f"<figure>{svgs[name]}<figcaption class=\"muted\">{_e(caption)}</figcaption></figure>"
+
+    c = plan.crossing
+    coverage = "n/a" if summary["backtest"]["coverage"] is None else f"{summary['backtest']['coverage']:.0%}"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>Capacity report {_e(summary['as_of'])}</title><style>{_CSS}</style></head><body>",
+        f"<h1>Messaging capacity as of {_e(summary['as_of'])}</h1>",
+        f'<p class="headline{" risk" if risky else ""}">{_e(plan.headline)}</p>',
+        f'<p class="muted">Limit: {plan.limit:.0%} mean CPU of the average messaging server; '
+        f"{plan.servers} servers under {_e(plan.strategy)}; {plan.n_paths:,} simulated futures; "
+        f"horizon {plan.horizon_days} days (to {_d(c.horizon_end)}). "
+        f"Crossing P10/P50/P90: {_d(c.p10)} / {_d(c.p50)} / {_d(c.p90)}; "
+        f"P(no crossing within the horizon) {c.p_none:.0%}.</p>",
+        "<h2>Deadlines</h2>",
+        _table(["project", "effect", "status", "planned landing", f"must land by ({plan.confidence:.0%})",
+                "must start by", "P(late)", "", "runway once landed (P10 – P90)"],
+               deadline_rows, {6}) if deadline_rows else "<p>No projects in the plan.</p>",
+        figure("projects",
+               "Each project's must-start-by and must-land-by window against its planned landing."),
+        "<h2>Utilisation</h2>",
+        figure("utilisation", "Mean CPU of the average messaging server if nothing changes: median and "
+               "P10-P90 band over the simulated futures; the dashed line is the limit."),
+        figure("crossing", "Share of simulated futures that first reach the limit in each week."),
+        "<h2>App growth</h2>",
+        figure("growth", "Live apps with the forecast's 80% band; red rules mark detected changes in the "
+               "growth rate; the horizontal line is the app count at which the limit is reached."),
+        _table(["regime change", "apps/day before", "apps/day after", "ratio", "confidence"], regimes,
+               {1, 2, 3, 4}) if regimes else "<p>No change in the growth rate was detected.</p>",
+        "<h2>Messaging load</h2>",
+        figure("messaging", "CPU of the average messaging server against live apps, per fan-out strategy "
+               "(band: 90% interval of the mean); dots are observed daily means."),
+        _table(["parameter", "estimate", "90% interval", "unit"], load_rows, {1}),
+        "<h2>How well the growth models did</h2>",
+        f"<p>Rolling-origin backtest at {growth.horizon_days} days: the {growth.level:.0%} forecast "
+        f"interval contained the truth {coverage} of the time (after calibration).</p>",
+        _table(["model", "weight", "MASE", "note"], backtest_rows, {1, 2}),
+        "<h2>Inputs</h2>",
+        _table(["role", "file", "sha256"], inputs),
+        f'<p class="muted">capacity {_e(__version__)}; generated {_e(_now())}. '
+        "Machine-readable: summary.json, deadlines.csv, forecast.csv.</p>",
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+# ----------------------------------------------------------------------------- atomic write
+
+
+def _publish_link(link: Path, target: str) -> None:
+    """Point ``link`` at ``target`` atomically (a rename over the old link)."""
+    tmp = link.with_name(f".{link.name}.{os.getpid()}.link")
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    os.symlink(target, tmp)
+    if link.exists() and not link.is_symlink():
+        # an old real folder from elsewhere: move it aside so the rename can replace it
+        link.rename(link.with_name(f".{link.name}.replaced.{int(time.time())}"))
+    os.replace(tmp, link)
+
+
+def _write_atomically(out: Path, name: str, files: dict[str, str]) -> Path:
+    """Write ``files`` (name -> text) into a new build folder and publish it as ``out/name``."""
+    builds = out / ".builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    # a unique folder per run, even for two runs in the same second and process
+    build = Path(tempfile.mkdtemp(prefix=f"{name}.{time.strftime('%Y%m%dT%H%M%S')}.", suffix=".partial",
+                                  dir=builds))
+    try:
+        for filename, text in files.items():
+            (build / filename).write_text(text, encoding="utf-8")
+        build.chmod(0o755)  # mkdtemp makes it private; a report is for reading
+        final_build = build.with_name(build.name.removesuffix(".partial"))
+        build.rename(final_build)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+    link = out / name
+    previous = os.readlink(link) if link.is_symlink() else None
+    _publish_link(link, os.path.relpath(final_build, out))
+    if previous is not None and (out / previous).resolve() != final_build.resolve():
+        shutil.rmtree(out / previous, ignore_errors=True)
+    return link
+
+
+def write_replay(replay: Any, out: str | Path = "reports") -> Path:
+    """Write a replay (table CSV, first warnings CSV, chart SVG) to ``out/replay-<last date>``."""
+    from capacity.charts import to_svg
+
+    last = replay.table["as_of"].max().date().isoformat()
+    files = {
+        "replay.csv": replay.table.to_csv(index=False, date_format="%Y-%m-%d", float_format="%.4g"),
+        "first_warning.csv": replay.first_warning.to_csv(index=False, date_format="%Y-%m-%d",
+                                                         float_format="%.4g"),
+        "replay.svg": to_svg(replay.chart()),
+    }
+    return _write_atomically(Path(out), f"replay-{last}", files)
+
+
+def write_report(forecast: Forecast, out: str | Path = "reports") -> Path:
+    """Write the report for ``forecast`` under ``out/<as-of date>`` atomically.
+
+    Returns
+    -------
+    Path
+        ``out/<as-of date>`` (a symlink to the build folder).
+    """
+    from capacity.charts import report_charts, to_svg
+
+    out = Path(out)
+    day = forecast.plan.as_of.date().isoformat()
+    svgs = {name: to_svg(chart) for name, chart in report_charts(forecast).items()}
+    summary = summary_dict(forecast)
+    files = {f"{name}.svg": svg for name, svg in svgs.items()}
+    files["summary.json"] = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+    files["deadlines.csv"] = forecast.plan.deadlines.to_csv(index=False, date_format="%Y-%m-%d")
+    files["forecast.csv"] = forecast_table(forecast).to_csv(date_format="%Y-%m-%d", float_format="%.6g")
+    files["index.html"] = render_html(forecast, svgs, summary)
+    link = _write_atomically(out, day, files)
+    newest = max((p.name for p in out.iterdir() if p.is_symlink() and _is_date(p.name)), default=day)
+    _publish_link(out / "latest", newest)
+    return link
+
+
+def _is_date(name: str) -> bool:
+    try:
+        dt.date.fromisoformat(name)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,231 @@
+"""Tests of the scheduled report: the CLI end to end, the files, the schema, atomicity, escaping."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from capacity import __version__
+from capacity.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+FILES = {"index.html", "summary.json", "deadlines.csv", "forecast.csv", "growth.svg", "messaging.svg",
+         "utilisation.svg", "crossing.svg", "projects.svg"}
+
+
+def sample_config(tmp_path: Path, *, edit=None, n_paths: int = 300) -> Path:
+    """A copy of the sample config pointing at the sample data, with fewer paths (and an edit)."""
+    text = (SAMPLE / "plan.toml").read_text()
+    text = text.replace('apps = "apps.csv"', f'apps = "{SAMPLE / "apps.csv"}"')
+    text = text.replace('messaging = "messaging.csv"', f'messaging = "{SAMPLE / "messaging.csv"}"')
+    text = text.replace("n_paths = 2000", f"n_paths = {n_paths}")
+    if edit:
+        text = edit(text)
+    path = tmp_path / "plan.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """One run of the CLI on the sample as a user runs it: a subprocess, default config."""
+    out = tmp_path_factory.mktemp("reports")
+    done = subprocess.run([sys.executable, "-m", "capacity.cli", "forecast", "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    return out, done
+
+
+def test_forecast_writes_every_file(report):
+    out, done = report
+    assert done.returncode == 0, done.stderr
+    folder = out / "2010-10-20"
+    assert folder.is_dir()
+    assert {p.name for p in folder.iterdir()} == FILES
+    assert (out / "latest").resolve() == folder.resolve()
+    assert not [p for p in (out / ".builds").iterdir() if p.name.endswith(".partial")]
+
+
+def test_stdout_summary_and_progress(report):
+    _, done = report
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("Messaging crosses 90% between 2010-10-2")
+    assert any("Targeted message routing: must land by 2010-10-2" in line for line in lines)
+    assert lines[-1].endswith("2010-10-20/index.html")
+    assert "capacity: fitting growth" in done.stderr  # progress goes to stderr
+
+
+def test_summary_json_schema(report):
+    out, _ = report
+    summary = json.loads((out / "latest" / "summary.json").read_text())
+    for key in ("as_of", "headline", "crossing", "deadlines", "regimes", "models", "backtest", "inputs",
+                "version"):
+        assert key in summary
+    assert summary["as_of"] == "2010-10-20"
+    assert summary["version"] == __version__
+    crossing = summary["crossing"]
+    assert set(crossing) >= {"p10", "p50", "p90", "p_none"}
+    assert crossing["p10"] <= crossing["p50"] <= crossing["p90"]
+    assert "2010-10-20" < crossing["p50"] < "2010-11-15"  # days away as of 2010-10-20
+    names = [d["project"] for d in summary["deadlines"]]
+    assert sorted(names) == ["Messaging system replacement", "Targeted message routing",
+                             "Two more messaging servers"]
+    for d in summary["deadlines"]:
+        assert set(d) >= {"project", "must_land_by", "must_start_by", "p_late", "at_risk"}
+        assert isinstance(d["at_risk"], bool)
+    assert summary["regimes"][0]["date"].startswith("2010-09")
+    assert summary["inputs"]["apps"]["file"] == "apps.csv"
+    assert re.fullmatch(r"[0-9a-f]{64}", summary["inputs"]["messaging"]["sha256"])
+    assert summary["headline"].startswith("Messaging crosses 90%")
+
+
+def test_csv_tables(report):
+    out, _ = report
+    deadlines = pd.read_csv(out / "latest" / "deadlines.csv")
+    assert {"project", "must_land_by", "must_start_by", "p_late", "at_risk"} <= set(deadlines.columns)
+    forecast = pd.read_csv(out / "latest" / "forecast.csv", parse_dates=["date"])
+    assert forecast["date"].iloc[0] == pd.Timestamp("2010-10-21")
+    assert len(forecast) == 365
+    assert (forecast["apps_lower"] <= forecast["apps_upper"]).all()
+
+
+def test_html_is_self_contained(report):
+    out, _ = report
+    page = (out / "latest" / "index.html").read_text()
+    assert page.count("<svg") == 5
+    assert "<script" not in page
+    # nothing to fetch: no external src/href, no @import, no url(http...)
+    assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", page)
+    assert "@import" not in page and "url(http" not in page
+    assert "Messaging crosses 90%" in page.split("<h2>")[0]  # the headline comes first
+
+
+def test_fail_on_risk_exits_3(tmp_path, capsys):
+    config = sample_config(tmp_path)
+    assert main(["forecast", "--config", str(config), "--out", str(tmp_path / "r"), "--fail-on-risk",
+                 "--as-of", "2010-10-20", "--quiet"]) == 3
+    assert capsys.readouterr().out == ""
+
+
+def test_no_risk_exits_0_with_fail_on_risk(tmp_path):
+    # at the end of 2010 targeted routing is in force and the runway is long
+    config = sample_config(tmp_path, edit=lambda t: t.replace('as_of = "2010-10-20"', 'as_of = "2010-12-31"'))
+    assert main(["forecast", "--config", str(config), "--out", str(tmp_path / "r"), "--fail-on-risk",
+                 "--quiet"]) == 0
+    summary = json.loads((tmp_path / "r" / "2010-12-31" / "summary.json").read_text())
+    assert summary["strategy"] == "targeted"
+
+
+def test_rerun_same_day_replaces_atomically(tmp_path):
+    config = sample_config(tmp_path, n_paths=100)
+    out = tmp_path / "r"
+    assert main(["forecast", "--config", str(config), "--out", str(out), "--quiet"]) == 0
+    first = os.readlink(out / "2010-10-20")
+    assert main(["forecast", "--config", str(config), "--out", str(out), "--quiet"]) == 0
+    second = os.readlink(out / "2010-10-20")
+    assert first != second
+    assert not (out / first).exists()  # the old build is gone
+    builds = [p.name for p in (out / ".builds").iterdir()]
+    assert builds == [Path(second).name]
+    assert json.loads((out / "2010-10-20" / "summary.json").read_text())["as_of"] == "2010-10-20"
+
+
+def test_failed_run_leaves_previous_report_intact(tmp_path):
+    config = sample_config(tmp_path, n_paths=100)
+    out = tmp_path / "r"
+    assert main(["forecast", "--config", str(config), "--out", str(out), "--quiet"]) == 0
+    before = (out / "2010-10-20" / "index.html").read_text()
+    broken = sample_config(tmp_path, edit=lambda t: t.replace('kind = "targeted"', 'kind = "telepathy"'))
+    assert main(["forecast", "--config", str(broken), "--out", str(out), "--quiet"]) == 2
+    assert (out / "2010-10-20" / "index.html").read_text() == before
+
+
+def swap(old: str, new: str):
+    return lambda text: text.replace(old, new)
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (swap('messaging = "', 'messagez = "'), r"key 'data\.messagez' is not a known setting"),
+        (swap('effect = { strategy = "targeted" }', 'effect = { strategy = "carrier-pigeon" }'),
+         r"key 'project\[0\]\.effect\.strategy' names the unknown strategy 'carrier-pigeon'"),
+        (swap('kind = "targeted"', 'kind = "telepathy"'),
+         r"plan\.toml: key 'messaging\.strategies': strategy 'targeted': unknown kind 'telepathy'"),
+        (swap("effect = { add_servers = 2 }", "effect = { prayer = 2 }"),
+         r"key 'project\[1\]\.effect\.prayer' is not a known project effect"),
+        (swap("[limit]", "[limit"), r"malformed TOML"),
+        (swap(str(SAMPLE / "apps.csv"), str(SAMPLE / "no-such-apps.csv")),
+         r"no-such-apps\.csv: file not found"),
+    ],
+    ids=["missing-key", "unknown-strategy", "unknown-kind", "unknown-effect", "malformed", "unreadable"],
+)
+def test_bad_config_exits_2_and_writes_nothing(tmp_path, capsys, edit, match):
+    config = sample_config(tmp_path, edit=edit)
+    out = tmp_path / "r"
+    assert main(["forecast", "--config", str(config), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert re.search(match, err[-1]), err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_bad_data_exits_2_and_writes_nothing(tmp_path, capsys):
+    bad = tmp_path / "apps.csv"
+    text = (SAMPLE / "apps.csv").read_text().splitlines()
+    text[100] = text[100].split(",")[0] + ",-3,0"
+    bad.write_text("\n".join(text) + "\n")
+    config = sample_config(tmp_path, edit=swap(str(SAMPLE / "apps.csv"), str(bad)))
+    out = tmp_path / "r"
+    assert main(["forecast", "--config", str(config), "--out", str(out), "--quiet"]) == 2
+    assert re.search(r"apps\.csv, column 'apps', row 100: negative count '-3'", capsys.readouterr().err)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_hostile_project_name_is_escaped_in_html_and_intact_in_json(tmp_path):
+    name = "<script>alert(1)</script>"
+    config = sample_config(tmp_path, n_paths=100,
+                           edit=swap('name = "Two more messaging servers"', f'name = "{name}"'))
+    out = tmp_path / "r"
+    assert main(["forecast", "--config", str(config), "--out", str(out), "--quiet"]) == 0
+    page = (out / "2010-10-20" / "index.html").read_text()
+    assert "<script" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    summary = json.loads((out / "2010-10-20" / "summary.json").read_text())
+    assert name in [d["project"] for d in summary["deadlines"]]
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_report_renders_offline_in_headless_chromium(report, tmp_path):
+    out, _ = report
+    page = (out / "latest" / "index.html").resolve()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--disable-quic", f"--user-data-dir={tmp_path / 'u'}",
+             # the network is off: every host resolves to nothing and every proxy connection fails
+             "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
+             "--enable-logging=stderr", "--v=0"]
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    charts = dom.stdout.split("<svg")[1:]
+    assert len(charts) == 5
+    for chart in charts:  # each chart drew marks, not an empty frame
+        assert chart.count('class="mark-') >= 3
+    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert console == []
+    shot = tmp_path / "report.png"
+    done = subprocess.run([CHROMIUM, *flags, "--window-size=900,3000", f"--screenshot={shot}", page.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0
+    assert shot.stat().st_size > 50_000  # a page with charts, not a blank one
