@@ -46,7 +46,11 @@ bench: $(STAMP)
 		echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	@# open the jupytext .py notebooks as notebooks on double-click
+	@mkdir -p $(VENV)/share/jupyter/lab/settings
+	@$(BIN)/jupytext-config --settings-file $(VENV)/share/jupyter/lab/settings/overrides.json \
+		set-default-viewer python >/dev/null
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 notebooks: $(STAMP)
 	$(BIN)/python scripts/run_notebooks.py

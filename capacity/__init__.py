@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "load_changes": "data",
     "attach_apps": "data",
     "daily_percentiles": "data",
+    "daily_tier_cpu": "data",
     "apps_from_changes": "data",
     "fit_growth": "growth",
     "GrowthFit": "growth",

@@ -4,14 +4,32 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 if TYPE_CHECKING:
     import altair as alt
 
     from capacity.pipeline import Forecast
 
-__all__ = ["to_svg", "report_charts"]
+__all__ = ["FONT", "to_svg", "report_charts", "use_static_charts"]
+
+#: Chart text font. Static renderers measure label widths with the font they are given; a browser
+#: that draws a wider substitute clips long labels, so name a font that pages will also have.
+FONT = "DejaVu Sans, Verdana, sans-serif"
+
+
+def use_static_charts(renderer: str = "svg") -> None:
+    """Notebook set-up: draw Altair charts as static SVG (offline HTML copies) in the house font.
+
+    Parameters
+    ----------
+    renderer : str, default "svg"
+        An Altair renderer; "default" gives interactive charts that need JavaScript.
+    """
+    import altair as alt
+
+    alt.renderers.enable(renderer)
+    if "capacity" not in alt.theme.names():
+        alt.theme.register("capacity", enable=False)(lambda: alt.theme.ThemeConfig(config={"font": FONT}))
+    alt.theme.enable("capacity")
 
 
 def to_svg(chart: alt.TopLevelMixin) -> str:
@@ -28,7 +46,9 @@ def to_svg(chart: alt.TopLevelMixin) -> str:
     """
     import vl_convert as vlc
 
-    return vlc.vegalite_to_svg(chart.to_dict(), vl_version=_vl_version())
+    spec = chart.to_dict()
+    spec.setdefault("config", {}).setdefault("font", FONT)
+    return vlc.vegalite_to_svg(spec, vl_version=_vl_version())
 
 
 def _vl_version() -> str:
@@ -39,16 +59,9 @@ def _vl_version() -> str:
     return f"{major}.{minor}"
 
 
-def _observed_cpu(forecast: Forecast) -> pd.Series:
-    """Daily mean CPU of the average server [%], rescaled to the servers in service now."""
-    samples = forecast.inputs.samples
-    busy = samples["cpu_percent"] * samples["servers"]  # server-percent of the whole tier
-    daily = busy.groupby(samples["timestamp"].dt.floor("D")).mean() / forecast.plan.servers
-    return daily
-
-
 def report_charts(forecast: Forecast) -> dict[str, alt.TopLevelMixin]:
     """The charts of the scheduled report, by file stem, in reading order."""
+    from capacity.data import daily_tier_cpu
     from capacity.plan_charts import crossing_histogram, project_windows, utilisation_fan
 
     plan, growth, load = forecast.plan, forecast.growth, forecast.load
@@ -64,7 +77,8 @@ def report_charts(forecast: Forecast) -> dict[str, alt.TopLevelMixin]:
         "messaging": load.chart(limit=plan.limit, servers=plan.servers).properties(
             width=640, height=260,
             title=f"Messaging CPU vs apps per fan-out strategy ({plan.servers} servers)"),
-        "utilisation": utilisation_fan(plan, history=_observed_cpu(forecast)),
+        "utilisation": utilisation_fan(plan, history=daily_tier_cpu(forecast.inputs.samples,
+                                                                    servers=plan.servers)),
         "crossing": crossing_histogram(plan),
     }
     if len(plan.deadlines):

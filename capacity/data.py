@@ -35,6 +35,7 @@ __all__ = [
     "load_changes",
     "attach_apps",
     "daily_percentiles",
+    "daily_tier_cpu",
     "apps_from_changes",
 ]
 
@@ -438,6 +439,30 @@ def daily_percentiles(
     table = table.reindex(full)
     table["count"] = table["count"].fillna(0).astype("int64")
     return table
+
+
+def daily_tier_cpu(samples: pd.DataFrame, *, servers: int | None = None) -> pd.Series:
+    """Daily mean CPU of the average messaging server, comparable across changes in server count.
+
+    Parameters
+    ----------
+    samples : DataFrame
+        Output of :func:`load_messaging` (``timestamp``, ``cpu_percent``, ``servers``).
+    servers : int, optional
+        Express every day as if this many servers shared the load (default: no rescaling, each
+        day's own count).
+
+    Returns
+    -------
+    Series
+        ``cpu_percent`` [%] on a daily DatetimeIndex named ``date`` (days without samples are absent).
+        Readings pinned at 100% make the mean an underestimate of the demand on those days.
+    """
+    day = samples["timestamp"].dt.floor("D").rename("date")
+    if servers is None:
+        return samples["cpu_percent"].groupby(day).mean().rename("cpu_percent")
+    tier = samples["cpu_percent"] * samples["servers"]  # percent of one server, summed over the tier
+    return (tier.groupby(day).mean() / servers).rename("cpu_percent")
 
 
 def apps_from_changes(

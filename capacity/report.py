@@ -145,7 +145,6 @@ def forecast_table(forecast: Forecast) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- HTML
 
-# chart text is laid out by vl-convert with Helvetica metrics: ask for a metric-compatible font
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:760px;margin:24px auto;
 padding:0 16px;color:#222;line-height:1.45}
@@ -156,7 +155,6 @@ table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{padding:4px 8px
 text-align:left;vertical-align:top}th{background:#fafafa}td.num{text-align:right}
 .risk{color:#b00020;font-weight:bold}.ok{color:#2e7d32}.muted{color:#777;font-size:12px}
 figure{margin:12px 0}figure svg{max-width:100%;height:auto}
-figure svg text{font-family:Arial,Helvetica,"Liberation Sans","Nimbus Sans",sans-serif}
 """
 
 
