@@ -54,11 +54,14 @@ _EXPORTS: dict[str, str] = {
     "Forecast": "pipeline",
     "Replay": "pipeline",
     "write_report": "report",
+    "fit_growth_many": "batch",
+    "plan_many": "batch",
+    "read_series_groups": "batch",
 }
 
 # domain modules, reachable as attributes (``capacity.queueing.erlang_c``) without an explicit import
 _SUBMODULES = {"errors", "data", "config", "growth", "messaging", "strategies", "queueing", "usl", "plan",
-               "pipeline", "charts", "report"}
+               "pipeline", "charts", "report", "batch"}
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 

@@ -52,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--paths", type=int, default=500, help="Monte Carlo paths per date (default 500)")
     replay.add_argument("--out", help="reports folder (default: reports/ in the working directory)")
     replay.add_argument("--quiet", action="store_true", help="print nothing on success")
+
+    from capacity.batch_cli import add_forecast_many_parser
+
+    add_forecast_many_parser(commands)
     return parser
 
 
@@ -120,6 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _forecast(args)
         if args.command == "replay":
             return _replay(args)
+        if args.command == "forecast-many":
+            from capacity.batch_cli import forecast_many
+
+            return forecast_many(args)
     except CapacityError as exc:
         print(f"capacity: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

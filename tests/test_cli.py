@@ -25,16 +25,21 @@ def test_version():
     assert done.stdout.strip() == f"capacity {__version__}"
 
 
-def test_forecast_on_sample_prints_summary(capsys):
-    assert main(["forecast", "--as-of", "2010-10-20"]) == 0
-    out = capsys.readouterr().out
-    assert "as of 2010-10-20: 91,255 apps" in out
-    assert "4 servers under 'broadcast'" in out
+def test_forecast_on_sample_prints_summary(capsys, tmp_path):
+    assert main(["forecast", "--as-of", "2010-10-20", "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    assert lines[0].startswith("Messaging crosses 90%")
+    assert any(line.startswith("  Targeted message routing: must land by 2010-10-2") for line in lines)
+    assert lines[-1] == f"report: {tmp_path / '2010-10-20' / 'index.html'}"
+    assert "capacity: fitting messaging load on 40,817 samples" in captured.err
 
 
-def test_quiet_prints_nothing(capsys):
-    assert main(["forecast", "--quiet"]) == 0
-    assert capsys.readouterr().out == ""
+def test_quiet_prints_nothing(capsys, tmp_path):
+    assert main(["forecast", "--quiet", "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    assert (tmp_path / "latest" / "index.html").is_file()
 
 
 @pytest.mark.parametrize(
@@ -57,12 +62,13 @@ def test_bad_input_exits_2_with_one_line(tmp_path, files, args, match):
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     args = [str(tmp_path / a) if a.endswith(".toml") else a for a in args]
-    done = run("forecast", *args)
+    done = run("forecast", *args, "--quiet", "--out", str(tmp_path / "reports"))
     assert done.returncode == 2
     assert done.stdout == ""
     message = done.stderr.strip()
     assert "\n" not in message and "Traceback" not in message
     assert re.search(match, message)
+    assert not (tmp_path / "reports").exists()
 
 
 def test_bad_option_exits_2():

@@ -1,0 +1,520 @@
+"""Growth of the live app count: fit, regime changes, calibrated forecast paths.
+
+:func:`fit_growth` fits every candidate shape to a series of live app counts, detects changes in the
+rate of new apps (anywhere, the last few weeks included), weighs the candidates by a rolling-origin
+backtest at the planning horizon, and calibrates the spread of its simulated paths so that the
+backtest's interval coverage matches the nominal level. The result, :class:`GrowthFit`, forecasts
+(:meth:`GrowthFit.forecast`) and simulates paths (:meth:`GrowthFit.paths`) for the planner.
+
+Conventions
+-----------
+- Dates are tz-naive calendar days meaning UTC (a tz-aware index is converted to UTC); counts are
+  apps (live, net of deletions) at the end of each day; rates are apps/day.
+- Daily input may have gaps: missing days are filled by linear interpolation of the count (the
+  apps added over a gap are spread evenly over it) and the number of filled days is reported in
+  :meth:`GrowthFit.summary`'s notes. Weekly or monthly input is used as it is.
+- Randomness only through ``seed`` arguments: the same data and seeds give identical results.
+
+The machinery lives in four helper modules: :mod:`capacity.growth_fit` (preparation, fitting at
+one origin, the rolling-origin backtest), :mod:`capacity.growth_regimes` (segmentation of the
+rate), :mod:`capacity.growth_models` (candidate shapes) and :mod:`capacity.growth_sim` (paths and
+their calibration).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from capacity.errors import ConfigError, InputDataError
+from capacity.growth_fit import fit_state, prepare, run_backtest
+from capacity.growth_models import MODELS, Candidate
+from capacity.growth_sim import Uncertainty, simulate_paths
+
+__all__ = ["fit_growth", "GrowthFit", "MODELS"]
+
+
+# --------------------------------------------------------------------------------------------
+# input
+
+
+def _as_series(apps: pd.Series | pd.DataFrame) -> pd.Series:
+    """Validate the input and return a float Series on a sorted, unique, tz-naive day index."""
+    if isinstance(apps, pd.DataFrame):
+        if "apps" in apps.columns:
+            apps = apps["apps"]
+        elif apps.shape[1] == 1:
+            apps = apps.iloc[:, 0]
+        else:
+            raise InputDataError(
+                f"fit_growth needs a Series of live app counts or a frame with an 'apps' column; "
+                f"got columns {list(apps.columns)}"
+            )
+    if not isinstance(apps, pd.Series):
+        raise InputDataError(
+            f"fit_growth needs a pandas Series of live app counts, got {type(apps).__name__}"
+        )
+    if not isinstance(apps.index, pd.DatetimeIndex):
+        raise InputDataError(
+            f"fit_growth needs a DatetimeIndex on the app counts, got {type(apps.index).__name__}"
+        )
+    name = apps.name if apps.name is not None else "apps"
+    idx = apps.index
+    if idx.tz is not None:
+        idx = idx.tz_convert("UTC").tz_localize(None)
+    idx = idx.normalize()
+    values = pd.to_numeric(pd.Series(apps.to_numpy(), index=idx), errors="coerce")
+    bad_type = values.isna() & pd.Series(apps.to_numpy(), index=idx).notna()
+    if bad_type.any():
+        first = int(np.flatnonzero(bad_type.to_numpy())[0])
+        raise InputDataError(
+            f"column {name!r}: value {apps.iloc[first]!r} on {idx[first].date()} "
+            f"(row {first + 1}) is not a number"
+        )
+    if values.isna().any():
+        first = int(np.flatnonzero(values.isna().to_numpy())[0])
+        raise InputDataError(
+            f"column {name!r}: missing value (NaN) on {idx[first].date()} (row {first + 1}); "
+            f"drop the row instead: gaps in the dates are handled"
+        )
+    if (values < 0).any():
+        first = int(np.flatnonzero((values < 0).to_numpy())[0])
+        raise InputDataError(
+            f"column {name!r}: negative app count {values.iloc[first]:g} on "
+            f"{idx[first].date()} (row {first + 1})"
+        )
+    values = values.astype(float).sort_index(kind="stable")
+    dup = values.index.duplicated()
+    if dup.any():
+        raise InputDataError(
+            f"column {name!r}: date {values.index[dup][0].date()} appears more than once"
+        )
+    values.index.name = "date"
+    values.name = "apps"
+    return values
+
+
+# --------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass(frozen=True, eq=False)
+class GrowthFit:
+    """A fitted growth model: candidates, their weights, regime changes and calibrated paths.
+
+    Attributes
+    ----------
+    history : Series
+        The observed live app counts (float, sorted, as given: gaps are not filled here).
+    regimes : DataFrame
+        One row per detected change in the rate of new apps: ``date`` (first day of the new
+        regime), ``rate_before``, ``rate_after`` (apps/day), ``ratio`` (after / before),
+        ``lr`` (quasi-likelihood-ratio statistic), ``prob`` (BIC-approximate probability that the
+        change is real) and ``date_low``/``date_high`` (approximate 90 % interval of the date).
+    backtest : DataFrame
+        Per candidate: ``mase`` (mean absolute error at the checkpoints up to the horizon, scaled
+        by the in-sample mean absolute change over the horizon), ``mae`` (apps) and ``weight``.
+        ``backtest.attrs`` holds the horizon, the origins and the coverage figures.
+    weights : Series
+        Weight of each fitted candidate in the combined forecast (sums to 1).
+    coverage : float
+        Achieved backtest coverage of the calibrated ``level`` intervals (each origin judged with
+        the scale calibrated on the other origins); NaN when the history is too short.
+    coverage_raw : float
+        The same coverage before calibration (scale 1).
+    scale : float
+        Calibrated multiplier on the spread of the rate uncertainty.
+    level : float
+        The interval level the calibration targets.
+    horizon_days : int
+        Planning horizon of the backtest (days).
+    uncertainty : Uncertainty
+        Parameters of the simulated rate uncertainty and increment noise.
+    candidates : tuple of Candidate
+        The fitted candidate shapes (see :mod:`capacity.growth_models`).
+    failed : dict
+        Candidates that could not be fitted, with the reason.
+    notes : tuple of str
+        Anything the planner should know about the fit.
+
+    Also ``last_date``, ``last_value``, ``rate`` (apps/day now), ``cap`` (apps),
+    ``cap_determined``, ``monotone`` and ``params`` (every candidate's parameters).
+    """
+
+    history: pd.Series
+    regimes: pd.DataFrame
+    backtest: pd.DataFrame
+    weights: pd.Series
+    coverage: float
+    coverage_raw: float
+    scale: float
+    level: float
+    horizon_days: int
+    uncertainty: Uncertainty = field(repr=False)
+    candidates: tuple[Candidate, ...] = field(repr=False)
+    failed: dict[str, str] = field(repr=False, default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    # -- fitted state -------------------------------------------------------------------------
+
+    @property
+    def last_date(self) -> pd.Timestamp:
+        """Date of the last observation."""
+        return self.history.index[-1]
+
+    @property
+    def last_value(self) -> float:
+        """Last observed count (apps)."""
+        return float(self.history.iloc[-1])
+
+    @property
+    def monotone(self) -> bool:
+        """True when the history never fell (paths then never fall)."""
+        return self.uncertainty.monotone
+
+    @property
+    def rate(self) -> float:
+        """Weighted mean rate of new apps on the first forecast day (apps/day)."""
+        return float(sum(self.weights.get(c.name, 0.0) * c.rate_now for c in self.candidates))
+
+    @property
+    def params(self) -> pd.Series:
+        """Every candidate's fitted parameters, indexed by (model, parameter)."""
+        items = {(c.name, k): float(v) for c in self.candidates for k, v in c.params.items()}
+        s = pd.Series(items, dtype=float)
+        s.index = s.index.set_names(["model", "parameter"])
+        return s
+
+    def _saturating(self) -> Candidate | None:
+        sat = [c for c in self.candidates if c.name in ("logistic", "gompertz")]
+        if not sat:
+            return None
+        err = self.backtest["mase"]
+        return min(sat, key=lambda c: (err.get(c.name, np.inf)
+                                       if np.isfinite(err.get(c.name, np.nan)) else np.inf,
+                                       c.name != "logistic"))
+
+    @property
+    def cap(self) -> float:
+        """Estimated saturation level (apps) of the better saturating candidate by backtest
+        (logistic or Gompertz); NaN when neither was fitted."""
+        c = self._saturating()
+        return float(c.params["cap"]) if c is not None else np.nan
+
+    @property
+    def cap_determined(self) -> bool:
+        """False when the data do not pin the cap down (see :meth:`summary`'s notes)."""
+        c = self._saturating()
+        return bool(c is not None and c.cap_determined)
+
+    # -- forecasting --------------------------------------------------------------------------
+
+    def _future_index(self, horizon_days: int) -> pd.DatetimeIndex:
+        return pd.date_range(self.last_date + pd.Timedelta(days=1), periods=horizon_days,
+                             freq="D", name="date")
+
+    def paths(self, horizon_days: int, *, n: int = 1000, seed: int = 0) -> pd.DataFrame:
+        """Simulate future paths of the live app count.
+
+        Parameters
+        ----------
+        horizon_days : int
+            Number of future days, starting the day after the last observation.
+        n : int
+            Number of paths.
+        seed : int
+            Seed of the random generator (same seed, same paths).
+
+        Returns
+        -------
+        DataFrame, shape (n, horizon_days)
+            Index ``RangeIndex`` named ``"path"``, columns the future dates (daily). Values are
+            app counts, ``>= 0``, and non-decreasing along each path when the history never fell.
+            The paths carry the uncertainty of the current rate, the risk of further trend changes
+            and day-to-day noise, with the calibrated spread.
+        """
+        horizon_days = _check_int("horizon_days", horizon_days, 1)
+        n = _check_int("n", n, 1)
+        names = [c.name for c in self.candidates if self.weights.get(c.name, 0.0) > 0]
+        by_name = {c.name: c for c in self.candidates}
+        bases = np.stack([by_name[m].increments(horizon_days) for m in names])
+        w = np.array([self.weights[m] for m in names])
+        rng = np.random.default_rng(seed)
+        lv = simulate_paths(bases, w, self.uncertainty, self.last_value, n, rng, self.scale)
+        return pd.DataFrame(lv, index=pd.RangeIndex(n, name="path"),
+                            columns=self._future_index(horizon_days))
+
+    def forecast(
+        self, horizon_days: int, *, level: float = 0.8, n: int = 2000, seed: int = 0
+    ) -> pd.DataFrame:
+        """Point forecast and central interval of the live app count.
+
+        Parameters
+        ----------
+        horizon_days : int
+            Number of future days.
+        level : float
+            Central interval probability, in (0, 1).
+        n, seed : int
+            Paths simulated, and their seed.
+
+        Returns
+        -------
+        DataFrame
+            Indexed by the future dates; ``mean`` (mean of the paths, apps) and ``lower``/``upper``
+            (the paths' ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles, widened to include
+            the mean when a very skewed distribution would leave it outside a narrow interval).
+        """
+        level = _check_level(level)
+        p = self.paths(horizon_days, n=n, seed=seed).to_numpy()
+        mean = p.mean(axis=0)
+        lo, hi = np.quantile(p, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        return pd.DataFrame(
+            {"mean": mean, "lower": np.minimum(lo, mean), "upper": np.maximum(hi, mean)},
+            index=self._future_index(horizon_days),
+        )
+
+    # -- reporting ----------------------------------------------------------------------------
+
+    def summary(self) -> pd.DataFrame:
+        """One row per candidate: weight, backtest error, current rate, cap and parameters.
+
+        Returns
+        -------
+        DataFrame
+            Indexed by model; columns ``weight``, ``mase``, ``rate_now`` (apps/day), ``cap`` and
+            ``cap_se`` (apps, saturating models), ``cap_determined``, ``params`` (text) and
+            ``note``. ``summary().attrs["notes"]`` repeats the fit's notes.
+        """
+        rows = []
+        for c in self.candidates:
+            shown = {k: v for k, v in c.params.items() if k not in ("cap", "cap_se")}
+            rows.append({
+                "model": c.name,
+                "weight": float(self.weights.get(c.name, 0.0)),
+                "mase": float(self.backtest["mase"].get(c.name, np.nan)),
+                "rate_now": c.rate_now,
+                "cap": c.params.get("cap", np.nan),
+                "cap_se": c.params.get("cap_se", np.nan),
+                "cap_determined": c.cap_determined,
+                "params": ", ".join(f"{k}={v:.4g}" for k, v in shown.items()),
+                "note": c.note,
+            })
+        for name, why in self.failed.items():
+            rows.append({"model": name, "weight": 0.0, "note": why})
+        out = pd.DataFrame(rows).set_index("model")
+        out.attrs["notes"] = list(self.notes)
+        return out
+
+    def __repr__(self) -> str:
+        w = ", ".join(f"{k}={v:.2f}" for k, v in self.weights.items() if v > 0)
+        cov = "n/a" if not np.isfinite(self.coverage) else f"{self.coverage:.2f}"
+        return (
+            f"GrowthFit(last_date={self.last_date.date()}, last_value={self.last_value:,.0f}, "
+            f"rate={self.rate:.4g}/day, regimes={len(self.regimes)}, weights=[{w}], "
+            f"coverage={cov} at {self.level:.0%}, scale={self.scale:.2f})"
+        )
+
+    def chart(
+        self,
+        horizon_days: int | None = None,
+        *,
+        level: float = 0.8,
+        threshold: float | None = None,
+        n: int = 1000,
+        seed: int = 0,
+    ):
+        """History, forecast fan, detected regime changes and an optional threshold line.
+
+        Parameters
+        ----------
+        horizon_days : int, optional
+            Days to forecast (default: the backtest horizon).
+        level : float
+            Interval of the fan.
+        threshold : float, optional
+            Draw a horizontal line at this app count (for instance the count at which a resource
+            runs out).
+        n, seed : int
+            Paths simulated for the fan, and their seed.
+
+        Returns
+        -------
+        altair.LayerChart
+            Not displayed or saved.
+        """
+        import altair as alt
+
+        horizon_days = self.horizon_days if horizon_days is None else horizon_days
+        fc = self.forecast(horizon_days, level=level, n=n, seed=seed).reset_index()
+        hist = self.history
+        if len(hist) > 1500:  # keep the embedded data small: weekly points are plenty here
+            hist = hist.iloc[::-1].iloc[:: max(1, len(hist) // 1000)].iloc[::-1]
+        hist = hist.rename("apps").reset_index()
+        base = alt.Chart(hist).encode(x=alt.X("date:T", title="date"))
+        layers = [
+            alt.Chart(fc).mark_area(opacity=0.3, color="darkorange").encode(
+                x="date:T", y=alt.Y("lower:Q", title="live apps"), y2="upper:Q",
+                tooltip=["date:T", "mean:Q", "lower:Q", "upper:Q"],
+            ),
+            alt.Chart(fc).mark_line(strokeDash=[4, 2], color="darkorange").encode(
+                x="date:T", y="mean:Q"
+            ),
+            base.mark_line(color="steelblue").encode(y=alt.Y("apps:Q", title="live apps")),
+        ]
+        if len(self.regimes):
+            reg = self.regimes[["date", "rate_before", "rate_after", "ratio", "prob"]]
+            layers.append(
+                alt.Chart(reg).mark_rule(color="firebrick").encode(
+                    x="date:T", tooltip=["date:T", "rate_before:Q", "rate_after:Q", "ratio:Q",
+                                         "prob:Q"],
+                )
+            )
+        if threshold is not None:
+            layers.append(
+                alt.Chart(pd.DataFrame({"threshold": [float(threshold)]}))
+                .mark_rule(color="gray", strokeDash=[6, 3])
+                .encode(y="threshold:Q")
+            )
+        return alt.layer(*layers).properties(
+            title=f"Live apps: history and {level:.0%} forecast band", width=560, height=300
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# public entry point
+
+
+def _check_int(name: str, value: int, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _check_level(level: float) -> float:
+    if not isinstance(level, (int, float, np.floating)) or not 0.0 < float(level) < 1.0:
+        raise ConfigError(f"level must be a probability strictly between 0 and 1, got {level!r}")
+    return float(level)
+
+
+def fit_growth(
+    apps: pd.Series | pd.DataFrame,
+    *,
+    models: Sequence[str] | None = None,
+    horizon_days: int = 180,
+    level: float = 0.8,
+    cap: float | None = None,
+    penalty: float = 2.0,
+    n_origins: int = 8,
+    seed: int = 0,
+) -> GrowthFit:
+    """Fit growth curves and regime changes to a series of live app counts.
+
+    Parameters
+    ----------
+    apps : Series or DataFrame
+        Live app counts (apps, at the end of each day) on a DatetimeIndex; daily (gaps allowed),
+        weekly or monthly. A frame must have one column or an ``apps`` column (the frame returned
+        by :func:`capacity.data.load_apps` works as it is).
+    models : sequence of str, optional
+        Candidates to fit, from :data:`MODELS`; all by default.
+    horizon_days : int
+        Planning horizon (days): the candidates are weighed and the intervals calibrated by a
+        rolling-origin backtest at this horizon (shortened to a third of the history if needed).
+    level : float
+        Interval level the calibration targets.
+    cap : float, optional
+        Fixed saturation level (apps) for the logistic and Gompertz curves; estimated otherwise
+        (bounded below by the largest value seen).
+    penalty : float
+        Penalty per regime change, in units of ``log(n)`` quasi-deviance (higher: fewer changes).
+    n_origins : int
+        Backtest origins (spaced a quarter of the horizon apart, newest first).
+    seed : int
+        Seed of the calibration's random numbers.
+
+    Returns
+    -------
+    GrowthFit
+
+    Raises
+    ------
+    InputDataError
+        Missing, negative or non-numeric counts, repeated dates, no DatetimeIndex, too few points,
+        or a fixed cap below the largest value seen.
+    ConfigError
+        An unknown model name or an out-of-range option.
+
+    Notes
+    -----
+    1. The rate of new apps (weekly sums of the daily increments) is segmented into regimes of
+       constant rate (:mod:`capacity.growth_regimes`); a regime may start in the last 4 weeks.
+    2. Every candidate of :data:`MODELS` is fitted (:mod:`capacity.growth_models`) and replayed at
+       ``n_origins`` rolling origins; its weight is proportional to the inverse of its scaled
+       error there. A regime change too recent for any origin to have seen (and with
+       ``prob >= 0.5``) puts all the weight on the piecewise model, which follows the new regime.
+    3. Paths combine the weighted mean rate with the uncertainty of the current rate, the risk of
+       further changes (with the history's frequency and size) and day-to-day noise; one scale on
+       the rate uncertainty is calibrated so that the backtest's ``level`` intervals cover as
+       often as they should (:mod:`capacity.growth_sim`).
+
+    Examples
+    --------
+    >>> from capacity.data import load_apps
+    >>> fit = fit_growth(load_apps("data/sample/apps.csv")[:"2010-10-20"])  # doctest: +SKIP
+    >>> fit.regimes[["date", "rate_before", "rate_after"]]  # doctest: +SKIP
+            date  rate_before  rate_after
+    0 2010-09-06   128.832972       315.0
+    """
+    names = list(MODELS) if models is None else list(models)
+    unknown = [m for m in names if m not in MODELS]
+    if unknown or not names:
+        raise ConfigError(
+            f"unknown growth model(s) {unknown}; choose from {list(MODELS)}"
+            if unknown else f"models must name at least one of {list(MODELS)}"
+        )
+    horizon_days = _check_int("horizon_days", horizon_days, 7)
+    n_origins = _check_int("n_origins", n_origins, 0)
+    level = _check_level(level)
+    if not isinstance(penalty, (int, float, np.floating)) or not np.isfinite(penalty) \
+            or penalty <= 0:
+        raise ConfigError(f"penalty must be a positive number, got {penalty!r}")
+    series = _as_series(apps)
+    prep = prepare(series)
+    if cap is not None and not isinstance(cap, (int, float, np.floating)):
+        raise ConfigError(f"cap must be a number of apps or None, got {cap!r}")
+    if cap is not None and not (np.isfinite(cap) and cap >= prep.y.max()):
+        raise InputDataError(
+            f"cap={cap!r} is below the largest app count seen ({prep.y.max():,.0f})"
+        )
+    full = fit_state(prep, names, cap, penalty)
+    bt = run_backtest(prep, full, names, cap, penalty, horizon_days, n_origins, level, seed)
+    notes = list(bt.notes)
+    if prep.n_filled:
+        notes.append(f"{prep.n_filled} missing days filled by linear interpolation of the count")
+    for c in full.cands.values():
+        if c.note:
+            notes.append(f"{c.name}: {c.note}")
+    weights = pd.Series({c: float(bt.weights.get(c, 0.0)) for c in full.cands}, name="weight")
+    weights.index.name = "model"
+    backtest = bt.table
+    backtest.attrs.update(coverage=bt.coverage, coverage_raw=bt.coverage_raw, scale=bt.scale,
+                          level=level)
+    return GrowthFit(
+        history=series,
+        regimes=full.seg.table,
+        backtest=backtest,
+        weights=weights,
+        coverage=bt.coverage,
+        coverage_raw=bt.coverage_raw,
+        scale=bt.scale,
+        level=level,
+        horizon_days=bt.horizon,
+        uncertainty=full.unc,
+        candidates=tuple(full.cands[m] for m in MODELS if m in full.cands),
+        failed=full.failed,
+        notes=tuple(notes),
+    )

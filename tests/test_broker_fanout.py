@@ -1,0 +1,215 @@
+"""bench/broker_fanout.py: the fan-out cost model against a real Redis broker.
+
+The live test drives a private redis-server through a tiny sweep (about 15 s); it is skipped, with
+the reason, when ``redis-server`` or the ``redis`` package is missing. The analysis tests use the
+committed measurement in data/measured/ and need neither.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MEASURED = ROOT / "data" / "measured" / "redis_fanout.csv"
+# the bench script is not a package module; its spawned workers import it by name, so its folder
+# goes on sys.path (inherited by the workers) rather than being loaded from a file location
+if str(ROOT / "bench") not in sys.path:
+    sys.path.insert(0, str(ROOT / "bench"))
+bf = importlib.import_module("broker_fanout")
+
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def _have_redis_py() -> bool:
+    try:
+        importlib.import_module("redis")
+    except ImportError:
+        return False
+    return True
+
+
+needs_broker = pytest.mark.skipif(
+    shutil.which("redis-server") is None or not _have_redis_py(),
+    reason="needs Debian's redis-server on PATH and the redis Python package (pip install 'redis>=5')",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# design and helpers (no broker needed)
+
+
+def test_design_matches_the_capacity_strategies():
+    design = bf.Design(base_components=20, apps_per_host=10)
+    strategies = design.strategies()
+    for apps in (50, 100, 250, 500, 1000, 2000):
+        for name in ("broadcast", "targeted"):
+            assert design.deliveries(apps, name) == strategies[name].deliveries(apps)
+    assert design.deliveries(2000, "broadcast") == 220
+    assert design.deliveries(2000, "targeted") == 2
+
+
+def test_components_subscribe_as_designed():
+    design = bf.Design(base_components=4, apps_per_host=3)
+    components = design.components(10)
+    assert len(components) == 4 + 4  # routers + ceil(10 / 3) hosts
+    assert all(channels[0] == bf.BROADCAST_CHANNEL for channels in components)
+    counts = pd.Series([c for channels in components for c in channels[1:]]).value_counts()
+    assert set(counts.index) == {f"app:{i}" for i in range(10)}
+    assert (counts == design.k).all()  # each app channel: its host and one router
+    assert components[0] == ["bcast", "app:0", "app:4", "app:8"]  # router 0, the latency probe
+
+
+def test_design_and_sweep_reject_bad_input():
+    with pytest.raises(ValueError, match="unknown strategy 'sharded'; known: broadcast, targeted"):
+        bf.Design().deliveries(10, "sharded")
+    with pytest.raises(ValueError, match=r"apps must be >= 2 distinct ascending counts >= 1, not \(100, 50\)"):
+        bf.Sweep(apps=(100, 50))
+    with pytest.raises(ValueError, match="rate_per_app and window_s must be > 0"):
+        bf.Sweep(rate_per_app=0)
+    with pytest.raises(ValueError, match="windows must be >= 1 and payload_bytes >= 32"):
+        bf.Sweep(windows=0)
+
+
+def test_resp_encoding():
+    assert bf._resp("SUBSCRIBE", "bcast", "app:7") == (
+        b"*3\r\n$9\r\nSUBSCRIBE\r\n$5\r\nbcast\r\n$5\r\napp:7\r\n"
+    )
+
+
+def test_latency_quantiles_from_the_histogram():
+    counts = [0] * bf.LAT_BINS
+    counts[80] = 90  # upper edge of bin 80: 1 us * 10**(81/40) ~ 106 us
+    counts[160] = 10  # ~ 10.6 ms
+    p50, p95 = bf._latency_quantiles(counts, (0.5, 0.95))
+    assert p50 == pytest.approx(1e-3 * 10 ** (81 / 40))
+    assert p95 == pytest.approx(1e-3 * 10 ** (161 / 40))
+    assert all(math.isnan(q) for q in bf._latency_quantiles([0] * bf.LAT_BINS, (0.5,)))
+
+
+def test_cpu_readings_of_this_process_agree():
+    ticks0, ns0 = bf.cpu_ticks(os.getpid()), bf.cpu_ns(os.getpid())
+    end = time.process_time() + 0.3
+    while time.process_time() < end:  # burn ~0.3 s of CPU
+        pass
+    ticks = (bf.cpu_ticks(os.getpid()) - ticks0) / CLK
+    ns = (bf.cpu_ns(os.getpid()) - ns0) / 1e9
+    assert ns >= 0.3
+    assert abs(ticks - ns) <= 2 / CLK + 0.02  # the same time, rounded to ticks
+
+
+def test_missing_server_is_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(RuntimeError, match=r"redis-server is not installed \(Debian: apt-get install"):
+        bf.ensure_redis_server(install=False)
+
+
+# --------------------------------------------------------------------------------------------
+# the committed measurement
+
+
+@pytest.fixture(scope="module")
+def committed():
+    measured, meta = bf.load_measured(MEASURED)
+    design = bf.design_of(meta)
+    model = bf.fit_measured(measured, design, n_boot=400)
+    return measured, meta, design, model
+
+
+def test_committed_measurement_is_complete(committed):
+    measured, meta, design, _ = committed
+    sweep = meta["sweep"]
+    assert len(sweep["apps"]) >= 6
+    assert len(measured) == len(sweep["apps"]) * 2 * sweep["windows"]
+    assert set(measured["strategy"]) == {"broadcast", "targeted"}
+    # the broker's own delivery count is the designed fan-out in every window
+    np.testing.assert_array_equal(measured["deliveries_per_message"], measured["fanout_design"])
+    largest = measured[measured["apps"] == max(sweep["apps"])]
+    assert set(largest["deliveries_per_message"]) == {
+        design.deliveries(max(sweep["apps"]), "broadcast"), design.k
+    }
+    assert not largest["in_fit"].any() and measured.loc[measured["apps"] < largest["apps"].max(), "in_fit"].all()
+    # the broker, not the clients, was the busy process, and never near saturation
+    assert measured["cpu_percent"].max() < 80
+    assert (measured["rate"] >= 0.9 * measured["rate_target"]).all()
+    assert {"redis_server", "redis_py", "cpu_model", "kernel"} <= set(meta["environment"])
+    assert meta["measure_seconds"] < 300
+
+
+def test_committed_measurement_validates_the_model(committed):
+    measured, _, _, model = committed
+    table = bf.compare(measured, model)
+    held = table[~table["in_fit"]]
+    assert len(held) == 2
+    assert held["inside"].all()  # the largest N, predicted from the others, lies in the 90 % interval
+    assert (held["lower"] <= held["predicted"]).all() and (held["predicted"] <= held["upper"]).all()
+    assert (table["mean_lower"] <= table["mean_upper"]).all()
+    ratio = bf.ratios(measured, model).set_index("apps")
+    # broadcast costs grow with N relative to targeted ones, as the model says
+    assert ratio["measured"].iloc[-1] > 5 * ratio["measured"].iloc[0] / 2
+    assert ratio["measured"].is_monotonic_increasing or ratio["measured"].iloc[-1] > ratio["measured"].iloc[-2]
+    assert (ratio["lower"] <= ratio["predicted"]).all() and (ratio["predicted"] <= ratio["upper"]).all()
+    assert model.params["b"] > 0
+    assert isinstance(bf.chart(measured, model), alt.LayerChart)
+
+
+def test_command_line_refits_a_saved_csv(capsys):
+    assert bf.main(["--from-csv", str(MEASURED)]) == 0
+    out = capsys.readouterr().out
+    assert "PREDICT" in out and "broadcast / targeted CPU ratio" in out
+    assert "measured mean inside the 90% interval for one window: broadcast yes, targeted yes" in out
+
+
+# --------------------------------------------------------------------------------------------
+# a real broker
+
+
+@needs_broker
+@pytest.mark.slow
+def test_tiny_sweep_on_a_real_broker(tmp_path):
+    sweep = bf.Sweep(apps=(20, 400), rate_per_app=0.5, windows=2, window_s=1.0, warmup_s=0.5,
+                     latency_s=0.3)
+    design = bf.Design()
+    with bf.redis_server() as server:
+        measured = bf.measure(sweep, design, server=server, budget_s=60, progress=None)
+        assert Path(f"/proc/{server.pid}").exists()
+    assert not Path(f"/proc/{server.pid}").exists()  # stopped and reaped
+
+    assert len(measured) == 2 * 2 * 2
+    assert list(measured["in_fit"]) == [n < 400 for n in measured["apps"]]
+    # what the broker says it delivered is the design's fan-out, exactly
+    np.testing.assert_array_equal(measured["deliveries_per_message"], measured["fanout_design"])
+    assert set(measured.loc[measured["strategy"] == "broadcast", "fanout_design"]) == {22, 60}
+    # the subscribers kept up (a window's edges may cut a few messages in flight)
+    per_run = measured.groupby("run")[["received", "deliveries"]].sum()
+    assert (per_run["received"] >= 0.8 * per_run["deliveries"]).all()
+    # /proc/<pid>/stat and the ns-precision schedstat agree to the tick
+    gap = (measured["busy_cores"] - measured["busy_cores_schedstat"]).abs() * measured["window_s"]
+    assert (gap <= 2 / CLK + 0.002).all()
+    # the probe (router 0) sees every broadcast message, but only 1/20 of the targeted ones
+    broadcast = measured[measured["strategy"] == "broadcast"]
+    assert broadcast["latency_samples"].gt(0).all() and broadcast["latency_p50_ms"].gt(0).all()
+
+    # loose physics on the ns-precision CPU (1-s windows are below the tick resolution at N=20):
+    # per message, broadcast gets dearer with N while targeted does not
+    per_msg = (measured.assign(us=1e6 * measured["busy_cores_schedstat"] / measured["rate"])
+               .groupby(["strategy", "apps"])["us"].mean())
+    growth = per_msg.xs(400, level="apps") / per_msg.xs(20, level="apps")
+    assert growth["broadcast"] > 1.5 * growth["targeted"]
+    assert growth["targeted"] < 1.5
+
+    path, side = bf.save(measured, tmp_path / "tiny.csv", meta={"design": {"base_components": 20,
+                                                                           "apps_per_host": 10}})
+    again, meta = bf.load_measured(path)
+    assert side.exists() and bf.design_of(meta) == design
+    pd.testing.assert_series_equal(again["cpu_percent"], measured["cpu_percent"], rtol=1e-5)
