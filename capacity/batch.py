@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from capacity.errors import CapacityError, ConfigError, InputDataError
+from capacity.growth_models import MODELS
 
 __all__ = ["fit_growth_many", "plan_many", "series_seeds", "read_series_groups", "BATCH_FIT_OPTIONS"]
 
@@ -61,7 +62,7 @@ _FIT_KEYS = ("models", "horizon_days", "level", "cap", "penalty", "n_origins")
 #: most series per task by default (a 2-year daily series takes ~0.1 s)
 _MAX_CHUNK = 20
 
-_MODELS = ("piecewise", "linear", "exponential", "logistic", "gompertz", "local_trend")
+_MODELS = MODELS
 
 
 # ------------------------------------------------------------------------------------------ seeds
@@ -343,7 +344,10 @@ def _series_source(
     if _is_dataset(path):
         n, groups = read_series_groups(path, id_col=id_col, columns=columns, rows_per_read=rows_per_read)
         return n, (item for g in groups for item in _split(g, id_col, date_col, value_col, threshold))
-    return _series_source(_read_csv(path, id_col), id_col, date_col, value_col, threshold, rows_per_read)
+    try:
+        return _series_source(_read_csv(path, id_col), id_col, date_col, value_col, threshold, rows_per_read)
+    except InputDataError as exc:
+        raise InputDataError(f"{path}: {exc}") from None  # name the file the frame came from
 
 
 def _read_csv(path: Path, id_col: str) -> pd.DataFrame:

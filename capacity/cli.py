@@ -12,8 +12,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
-
 from capacity import __version__
 from capacity.errors import CapacityError
 
@@ -25,6 +23,16 @@ def _date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date like 2010-10-20: {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number >= 1: {text!r}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,8 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--from", dest="start", type=_date, required=False,
                         help="first replay date (default: 20 weeks before the last)")
     replay.add_argument("--to", dest="end", type=_date, help="last replay date (default: the config's as_of)")
-    replay.add_argument("--every", type=int, default=7, help="days between replay dates (default 7)")
-    replay.add_argument("--paths", type=int, default=500, help="Monte Carlo paths per date (default 500)")
+    replay.add_argument("--every", type=_positive, default=7, help="days between replay dates (default 7)")
+    replay.add_argument("--paths", type=_positive, default=500,
+                        help="Monte Carlo paths per date (default 500)")
     replay.add_argument("--out", help="reports folder (default: reports/ in the working directory)")
     replay.add_argument("--quiet", action="store_true", help="print nothing on success")
 
@@ -60,31 +69,39 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _out_dir(args: argparse.Namespace, config) -> Path:
-    if args.out:
-        return Path(args.out)
-    return config.out or Path("reports")
+    """The reports folder, checked before any work is done."""
+    out = Path(args.out) if args.out else (config.out or Path("reports"))
+    if out.exists() and not out.is_dir():
+        raise CapacityError(f"{out}: the reports folder is a file (--out or report.out)")
+    return out
 
 
 def _forecast(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from capacity.config import load_config
     from capacity.pipeline import run, stderr_progress
     from capacity.report import write_report
 
     config = load_config(args.config)
+    out = _out_dir(args, config)
     result = run(config, as_of=args.as_of, progress=None if args.quiet else stderr_progress)
     if not args.quiet:
         stderr_progress("writing the report")
-    folder = write_report(result, _out_dir(args, config))
+    folder = write_report(result, out)
     plan = result.plan
     if not args.quiet:
         print(plan.headline)
         for r in plan.deadlines.itertuples():
-            if r.status == "landed":
-                print(f"  {r.project}: landed")
+            if r.status in ("landed", "in effect"):
+                print(f"  {r.project}: {r.status}")
                 continue
-            land = r.must_land_by.date() if not pd.isna(r.must_land_by) else "not needed within the horizon"
+            if pd.isna(r.must_land_by):
+                print(f"  {r.project}: not needed within the horizon")
+                continue
             late = "" if pd.isna(r.p_late) else f", P(late) {r.p_late:.0%}"
-            print(f"  {r.project}: must land by {land}{late}{' - AT RISK' if r.at_risk else ''}")
+            risk = " - AT RISK" if r.at_risk else ""
+            print(f"  {r.project}: must land by {r.must_land_by.date()}{late}{risk}")
         print(f"report: {folder / 'index.html'}")
     if args.fail_on_risk and bool(plan.deadlines["at_risk"].any()):
         return EXIT_AT_RISK
@@ -92,25 +109,28 @@ def _forecast(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from capacity.config import load_config
     from capacity.pipeline import load_inputs, replay, stderr_progress
     from capacity.report import write_replay
 
     config = load_config(args.config)
+    out = _out_dir(args, config)
     end = args.end or config.as_of or load_inputs(config).as_of.date()
     start = args.start or end - dt.timedelta(weeks=20)
-    if start > end or args.every < 1:
-        raise CapacityError(
-            f"replay needs --from <= --to and --every >= 1 (got {start}, {end}, {args.every})")
-    dates = pd.date_range(start, end, freq=f"{args.every}D")
+    if start > end:
+        raise CapacityError(f"replay needs --from <= --to (got {start} and {end})")
+    # count back from --to so that the last replay date is --to itself
+    dates = pd.date_range(end=end, periods=(end - start).days // args.every + 1, freq=f"{args.every}D")
     result = replay(config, as_of=dates, n_paths=args.paths, progress=None if args.quiet else stderr_progress)
-    folder = write_replay(result, _out_dir(args, config))
+    folder = write_replay(result, out)
     if not args.quiet:
         when = result.warning_date
         print(f"replayed {len(dates)} dates from {dates[0].date()} to {dates[-1].date()}; first warning: "
               f"{when.date() if when is not None else 'never'}")
         for r in result.first_warning.itertuples():
-            fired = r.first_at_risk.date() if not pd.isna(r.first_at_risk) else "never at risk"
+            fired = r.first_at_risk.date() if pd.notna(r.first_at_risk) else "never at risk"
             print(f"  {r.project}: {fired}")
         print(f"replay: {folder}")
     return EXIT_OK

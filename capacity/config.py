@@ -178,8 +178,9 @@ def load_config(path: str | Path | None = None) -> Config:
         raise r.fail("limit", "needs exactly one of 'cpu' (a utilisation 0..1) or 'latency_ms'")
     checked_limit = {}
     for name, low, high in (("cpu", 0.01, 1.0), ("latency_ms", 0.0, None), ("service_ms", 0.0, None),
-                            ("quantile", 0.0, 1.0), ("parallelism", 1, None)):
-        value = r.number(limit, name, f"limit.{name}", None, low=low, high=high)
+                            ("quantile", 0.0, 0.9999), ("parallelism", 1, None)):
+        value = r.number(limit, name, f"limit.{name}", None, low=low, high=high,
+                         integer=name == "parallelism")
         if value is not None:
             checked_limit[name] = value
     if "latency_ms" in checked_limit and "service_ms" not in checked_limit:

@@ -225,12 +225,12 @@ def _check_samples(samples: pd.DataFrame, strategies: Mapping[str, Strategy]) ->
             value = samples[column].iloc[i]
             value = value.item() if isinstance(value, np.generic) else value
             raise InputDataError(
-                f"samples, column {column!r}: row {i} holds {value!r}, "
+                f"samples, column {column!r}: row {i + 1} holds {value!r}, "
                 "not a finite non-negative number" + (" >= 1" if column == "servers" else "")
             )
     if samples["timestamp"].isna().any():
         i = int(np.argmax(samples["timestamp"].isna().to_numpy()))
-        raise InputDataError(f"samples, column 'timestamp': row {i} is missing")
+        raise InputDataError(f"samples, column 'timestamp': row {i + 1} is missing")
     names = pd.unique(samples["strategy"].astype(str))
     unknown = [s for s in names if s not in strategies]
     if unknown:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from capacity.config import Config, load_config
 from capacity.data import attach_apps, load_apps, load_messaging
-from capacity.errors import ConfigError, InputDataError
+from capacity.errors import CapacityError, ConfigError, InputDataError
 
 if TYPE_CHECKING:
     import altair as alt
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from capacity.messaging import MessagingModel
     from capacity.plan import Plan, Project
 
-__all__ = ["Inputs", "Forecast", "Replay", "load_inputs", "run_inputs", "run", "replay",
+__all__ = ["Inputs", "Forecast", "Replay", "read_data", "load_inputs", "run_inputs", "run", "replay",
            "projects_from_config"]
 
 
@@ -39,6 +39,11 @@ class Inputs:
     samples: pd.DataFrame  # load_messaging output with an ``apps`` column, up to the end of as_of
     strategy: str  # fan-out strategy in force on as_of
     servers: int  # messaging servers in service on as_of
+
+    def __repr__(self) -> str:
+        return (f"Inputs(as_of={self.as_of.date()}, apps={len(self.apps)} days to "
+                f"{self.apps.index[-1].date()}, samples={len(self.samples)}, strategy={self.strategy!r}, "
+                f"servers={self.servers})")
 
     def describe(self) -> str:
         """A few lines on what was read, for a terminal."""
@@ -57,7 +62,22 @@ class Inputs:
         ])
 
 
-def load_inputs(config: Config, *, as_of: dt.date | None = None) -> Inputs:
+def read_data(config: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read and validate the config's two input files in full: (app counts, messaging samples)."""
+    cols = config.apps_columns
+    apps = load_apps(config.apps, date_col=cols.get("date", "date"), apps_col=cols.get("apps", "apps"),
+                     new_apps_col=cols.get("new_apps"))
+    mcols = {f"{k}_col" if k != "cpu_percent" else "cpu_col": v
+             for k, v in config.messaging_columns.items()}
+    return apps, load_messaging(config.messaging, **mcols)
+
+
+def load_inputs(
+    config: Config,
+    *,
+    as_of: dt.date | None = None,
+    data: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+) -> Inputs:
     """Load and validate the config's data, keeping only what was known on ``as_of``.
 
     Parameters
@@ -65,13 +85,10 @@ def load_inputs(config: Config, *, as_of: dt.date | None = None) -> Inputs:
     config : Config
     as_of : date, optional
         Overrides ``config.as_of``; default the last day of the app counts.
+    data : (apps, samples), optional
+        The output of :func:`read_data`, to slice instead of reading the files again.
     """
-    cols = config.apps_columns
-    apps = load_apps(config.apps, date_col=cols.get("date", "date"), apps_col=cols.get("apps", "apps"),
-                     new_apps_col=cols.get("new_apps"))
-    mcols = {f"{k}_col" if k != "cpu_percent" else "cpu_col": v
-             for k, v in config.messaging_columns.items()}
-    samples = load_messaging(config.messaging, **mcols)
+    apps, samples = data if data is not None else read_data(config)
     as_of = as_of or config.as_of
     day = pd.Timestamp(as_of) if as_of else apps.index[-1]
     if day < apps.index[0]:
@@ -84,8 +101,12 @@ def load_inputs(config: Config, *, as_of: dt.date | None = None) -> Inputs:
         raise InputDataError(f"{config.messaging}: no messaging samples on or before {day.date()} "
                              "that fall within the app counts' dates")
     latest = samples[samples["timestamp"] == samples["timestamp"].max()].iloc[0]
-    return Inputs(config=config, as_of=day, apps=apps, samples=samples,
-                  strategy=config.strategy or str(latest["strategy"]),
+    strategy = config.strategy or str(latest["strategy"])
+    if config.strategies and strategy not in config.strategies:
+        key = "messaging.strategy" if config.strategy else "messaging.strategies"
+        raise ConfigError(f"{config.path}: key '{key}': the strategy in force, {strategy!r}, is not "
+                          f"defined (defined: {', '.join(config.strategies)})")
+    return Inputs(config=config, as_of=day, apps=apps, samples=samples, strategy=strategy,
                   servers=int(config.servers or latest["servers"]))
 
 
@@ -118,7 +139,7 @@ def _limit(config: Config) -> Any:
     if "cpu" in config.limit:
         return float(config.limit["cpu"])
     return LatencyLimit(target_ms=config.limit["latency_ms"], service_ms=config.limit["service_ms"],
-                        parallelism=int(config.limit.get("parallelism", 1)),
+                        parallelism=config.limit.get("parallelism", 1),
                         quantile=config.limit.get("quantile"))
 
 
@@ -134,6 +155,10 @@ class Forecast:
     def __repr__(self) -> str:
         return f"Forecast(as_of={self.inputs.as_of.date()}, {self.plan.headline!r})"
 
+    def summary(self) -> pd.DataFrame:
+        """The plan's summary: the crossing and each project's dates (see :meth:`Plan.summary`)."""
+        return self.plan.summary()
+
 
 def _say(progress: Callable[[str], None] | None, text: str) -> None:
     if progress is not None:
@@ -146,6 +171,7 @@ def run(
     as_of: dt.date | None = None,
     n_paths: int | None = None,
     progress: Callable[[str], None] | None = None,
+    data: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> Forecast:
     """Run the whole pipeline: load, fit growth and messaging load, plan.
 
@@ -159,30 +185,43 @@ def run(
         Monte Carlo paths (overrides the config's ``forecast.n_paths``).
     progress : callable, optional
         Called with a short message before each slow step (the CLI prints them on stderr).
+    data : (apps, samples), optional
+        The output of :func:`read_data` (a replay reads the files once).
     """
     from capacity.growth import fit_growth
     from capacity.messaging import fit_messaging, strategies_from_config
-    from capacity.plan import plan
+    from capacity.plan import LatencyLimit, plan
 
     if not isinstance(config, Config):
         config = load_config(config)
+    if not config.strategies:
+        raise ConfigError(f"{config.path}: key 'messaging.strategies' is required: define each fan-out "
+                          "strategy named in the data and in the projects")
     try:
         strategies = strategies_from_config(config.strategies)
     except ConfigError as exc:
         raise ConfigError(f"{config.path}: key 'messaging.strategies': {exc}") from None
     _say(progress, "loading data")
-    inputs = load_inputs(config, as_of=as_of)
+    inputs = load_inputs(config, as_of=as_of, data=data)
     projects = projects_from_config(config, strategies)
     limit = _limit(config)
     _say(progress, f"fitting growth on {len(inputs.apps):,} days of app counts")
-    growth = fit_growth(inputs.apps, horizon_days=min(config.horizon_days, 365), seed=config.seed)
+    # calibrate the growth intervals at the level whose lower end the must-land dates read
+    growth = fit_growth(inputs.apps, horizon_days=min(config.horizon_days, 365),
+                        level=2 * config.confidence - 1, seed=config.seed)
     _say(progress, f"fitting messaging load on {len(inputs.samples):,} samples")
     load = fit_messaging(inputs.samples, strategies=strategies, cores_per_server=config.cores_per_server,
                          seed=config.seed)
     _say(progress, "planning")
+    if isinstance(limit, LatencyLimit):
+        try:
+            limit = limit.utilisation(config.cores_per_server)
+        except CapacityError as exc:
+            raise ConfigError(f"{config.path}: key 'limit.latency_ms': {exc}") from None
     result = plan(growth, load, strategy=inputs.strategy, servers=inputs.servers, limit=limit,
                   projects=projects, confidence=config.confidence, horizon_days=config.horizon_days,
-                  n_paths=n_paths or config.n_paths, seed=config.seed, as_of=inputs.as_of)
+                  n_paths=config.n_paths if n_paths is None else n_paths, seed=config.seed,
+                  as_of=inputs.as_of)
     return Forecast(inputs=inputs, growth=growth, load=load, plan=result)
 
 
@@ -212,6 +251,13 @@ class Replay:
         when = fired.min().date() if len(fired) else "never"
         return (f"Replay({len(dates)} dates {dates.min().date()}..{dates.max().date()}, "
                 f"first warning {when})")
+
+    def summary(self) -> pd.DataFrame:
+        """One row per replay date: the crossing quantiles and how many projects were at risk."""
+        crossing = self.table[self.table["item"] == "crossing"].set_index("as_of")
+        crossing = crossing[["p10", "p50", "p90", "p_none"]]
+        risky = self.table[self.table["item"] != "crossing"].groupby("as_of")["at_risk"].sum()
+        return crossing.assign(projects_at_risk=risky.reindex(crossing.index, fill_value=0).astype(int))
 
     @property
     def warning_date(self) -> pd.Timestamp | None:
@@ -253,9 +299,10 @@ def replay(
         raise ValueError("replay needs at least one as_of date")
     rows = []
     limit = float("nan")
+    data = read_data(config)
     for day in dates:
         _say(progress, f"replaying as of {day.date()}")
-        result = run(config, as_of=day.date(), n_paths=n_paths).plan
+        result = run(config, as_of=day.date(), n_paths=n_paths, data=data).plan
         limit = result.limit
         c = result.crossing
         rows.append({"as_of": day, "item": "crossing", "p10": c.p10, "p50": c.p50, "p90": c.p90,

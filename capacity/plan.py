@@ -21,7 +21,7 @@ import math
 import sys
 import types
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 QUANTILES = (0.1, 0.5, 0.9)
+#: project statuses that need no deadline
+DONE = ("landed", "in effect")
 
 
 # ----------------------------------------------------------------------------- projects
@@ -185,8 +187,9 @@ class Project:
     """
 
     name: str
+    _: KW_ONLY
     effect: Effect
-    lead_time: LeadTime | tuple[float, float, float] = field(default=(0.0, 0.0, 0.0))
+    lead_time: LeadTime | tuple[float, float, float]
     start: dt.date | None = None
     landed: dt.date | None = None
     land: dt.date | None = None
@@ -226,11 +229,19 @@ class LatencyLimit:
     parallelism: int = 1
     quantile: float | None = None
 
-    def utilisation(self) -> float:
+    def utilisation(self, cores_per_server: float | None = None) -> float:
+        """The broker's utilisation limit, or with ``cores_per_server`` the server CPU limit.
+
+        A broker with ``parallelism`` c saturates when its c threads are busy, which on a server
+        of ``cores_per_server`` cores is a CPU of c / cores; the server limit is rho * c / cores.
+        """
         from capacity.queueing import utilisation_limit
 
-        return float(utilisation_limit(self.target_ms / 1000, service_time=self.service_ms / 1000,
-                                       servers=self.parallelism, quantile=self.quantile))
+        rho = float(utilisation_limit(self.target_ms / 1000, service_time=self.service_ms / 1000,
+                                      servers=self.parallelism, quantile=self.quantile))
+        if cores_per_server is None:
+            return rho
+        return min(rho * self.parallelism / float(cores_per_server), 1.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -263,14 +274,18 @@ class Crossing:
     p90: pd.Timestamp | None
     p_none: float  # P(no crossing within the horizon)
     horizon_end: pd.Timestamp
+    p_now: float = 0.0  # P(already at or above the limit on day 0)
 
     def describe(self) -> str:
-        def day(x: pd.Timestamp | None) -> str:
-            return x.date().isoformat() if x is not None else f"after {self.horizon_end.date()}"
-
+        """The crossing in words: 'between ... and ... (median ...)' or what is known of it."""
+        end = self.horizon_end.date()
         if self.p10 is None:
-            return f"not before {self.horizon_end.date()} ({self.p_none:.0%} chance of no crossing)"
-        return f"between {day(self.p10)} and {day(self.p90)} (median {day(self.p50)})"
+            return f"not before {end} ({1 - self.p_none:.0%} chance of crossing by then)"
+        if self.p90 is None:
+            median = self.p50.date() if self.p50 is not None else f"after {end}"
+            return (f"as early as {self.p10.date()} (P10), median {median}; "
+                    f"{self.p_none:.0%} chance of no crossing by {end}")
+        return f"between {self.p10.date()} and {self.p90.date()} (median {self.p50.date()})"
 
 
 @dataclass(frozen=True, eq=False)
@@ -306,6 +321,7 @@ class Plan:
     utilisation: pd.DataFrame
     crossing_days: np.ndarray = field(repr=False)
     n_paths: int = 0
+    apps: pd.DataFrame | None = field(default=None, repr=False)  # daily app-count quantiles
 
     DEADLINE_COLUMNS = ("project", "effect", "status", "planned_landing", "must_land_by", "must_start_by",
                         "p_late", "at_risk", "runway_p10", "runway_p50", "runway_p90", "runway_p_none")
@@ -319,26 +335,27 @@ class Plan:
     def headline(self) -> str:
         """One sentence a planner reads first."""
         c = self.crossing
-        if c.p10 is None:
+        if c.p_now >= 0.5:
+            text = (f"Messaging is at or above {self.limit:.0%} already on {self.as_of.date()} "
+                    f"({c.p_now:.0%} likely)")
+        elif c.p10 is None:
             text = (f"Messaging stays under {self.limit:.0%} until at least {c.horizon_end.date()} "
-                    f"({1 - c.p_none:.0%} chance of crossing within the horizon)")
-        elif c.p90 is not None and c.p90 <= self.as_of + pd.Timedelta(days=1):
-            text = f"Messaging is at {self.limit:.0%} already"
+                    f"({1 - c.p_none:.0%} chance of crossing by then)")
         else:
             text = f"Messaging crosses {self.limit:.0%} {c.describe()}"
         parts = [text]
-        first = self.deadlines[self.deadlines["status"] != "landed"].head(1)
-        for row in first.itertuples():
+        pending = self.deadlines[~self.deadlines["status"].isin(DONE)]
+        for row in pending.head(1).itertuples():
             if pd.isna(row.must_land_by):
                 parts.append(f"{row.project} is not needed within the horizon")
                 continue
             part = f"{row.project} must land by {row.must_land_by.date()} ({self.confidence:.0%})"
             if pd.notna(row.planned_landing):
-                part += f"; planned {row.planned_landing.date()}"
+                part += f"; planned {row.planned_landing.date()}, P(late) {row.p_late:.0%}"
             if row.at_risk:
                 part += ": AT RISK"
             parts.append(part)
-        risky, open_ = int(self.deadlines["at_risk"].sum()), int((self.deadlines["status"] != "landed").sum())
+        risky, open_ = int(self.deadlines["at_risk"].sum()), len(pending)
         if open_ > 1:
             parts.append(f"{risky} of {open_} projects at risk")
         return "; ".join(parts) + "."
@@ -365,25 +382,10 @@ class Plan:
 # ----------------------------------------------------------------------------- the Monte Carlo
 
 
-def _growth_paths(growth: Any, horizon_days: int, n_paths: int, seed: int) -> pd.DataFrame:
-    if isinstance(growth, pd.DataFrame):
-        paths = growth
-    elif hasattr(growth, "paths"):
-        paths = growth.paths(horizon_days, n=n_paths, seed=seed)
-    else:
-        raise TypeError(f"growth must be a GrowthFit or a DataFrame of paths, not {type(growth).__name__}")
-    if not isinstance(paths.columns, pd.DatetimeIndex):
-        raise CapacityError("growth paths need daily dates as columns")
-    return paths
-
-
-def _first_at_or_after(above: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """First day index >= start[i] where above[i] is True; inf when none. Days are 1-based."""
-    n, h = above.shape
-    days = np.arange(1, h + 1)
+def _first_crossing(above: np.ndarray, days: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """First day >= start[i] on which above[i] holds (days: the day number of each column); inf if none."""
     hit = above & (days[None, :] >= start[:, None])
-    any_hit = hit.any(axis=1)
-    return np.where(any_hit, np.argmax(hit, axis=1) + 1.0, np.inf)
+    return np.where(hit.any(axis=1), days[np.argmax(hit, axis=1)], np.inf)
 
 
 def _quantile_days(days: np.ndarray, q: float) -> float:
@@ -396,16 +398,20 @@ def _quantile_days(days: np.ndarray, q: float) -> float:
 class _System:
     """Utilisation of the messaging tier on every path and day, for any set of landed projects."""
 
-    def __init__(self, apps: np.ndarray, params: pd.DataFrame, load: Any, strategy: str, servers: int):
+    def __init__(self, apps: np.ndarray, params: pd.DataFrame, load: Any, strategy: str, servers: int,
+                 first_day: int):
         from capacity.messaging import busy_cores
 
         self.apps, self.load = apps, load
         self.cores = float(load.cores_per_server)
         self.servers = servers
+        self.days = np.arange(first_day, first_day + apps.shape[1], dtype=float)  # day number per column
         self._busy: dict[str, np.ndarray] = {}
         self._busy_cores, self._params = busy_cores, params
         self.strategy = strategy
-        self.names = [strategy]
+
+    def first_crossing(self, above: np.ndarray, start: np.ndarray) -> np.ndarray:
+        return _first_crossing(above, self.days, start)
 
     def busy(self, name: str) -> np.ndarray:
         if name not in self._busy:
@@ -419,7 +425,7 @@ class _System:
     def utilisation(self, landed: Sequence[tuple[Effect, np.ndarray]]) -> np.ndarray:
         """Utilisation with each (effect, landing day per path) in effect from its landing day."""
         n, h = self.apps.shape
-        days = np.arange(1, h + 1)[None, :]
+        days = self.days[None, :]
         servers = np.full((n, h), float(self.servers))
         factor = np.ones((n, h))
         strategy = np.zeros((n, h), dtype=np.int8)
@@ -489,46 +495,46 @@ def plan(
     if not 0.5 <= confidence < 1:
         raise ValueError(f"confidence must lie in 0.5..1, not {confidence!r}")
     if isinstance(limit, LatencyLimit):
-        limit = limit.utilisation()
+        limit = limit.utilisation(load.cores_per_server)
     if not 0 < float(limit) <= 1:
         raise ValueError(f"limit is a utilisation in (0, 1], not {limit!r} (70% is 0.7)")
     limit = float(limit)
-    paths = _growth_paths(growth, horizon_days, n_paths, seed)
-    start_day = paths.columns[0]
-    day0 = pd.Timestamp(as_of).normalize() if as_of is not None else start_day - pd.Timedelta(days=1)
-    # align the paths so that column j is day j + 1 after as_of
-    offset = (start_day - day0).days - 1
-    if offset < 0:
-        raise CapacityError(f"growth paths start on {start_day.date()}, before as_of {day0.date()}")
-    apps = paths.to_numpy(float)
-    if offset:
-        apps = np.concatenate([np.repeat(apps[:, :1], offset, axis=1), apps], axis=1)
-    apps = apps[:, :horizon_days]
-    n, h = apps.shape
-    horizon = h
-    rng = np.random.default_rng(seed)
+    if strategy not in load.strategies:
+        raise CapacityError(f"strategy {strategy!r} is not known to the load model "
+                            f"(known: {', '.join(load.strategies)})")
+    # independent streams: growth paths, and the load draws and lead times
+    growth_seq, mc_seq = np.random.SeedSequence(seed).spawn(2)
+    day0, apps, first_day = _aligned_apps(growth, as_of, horizon_days, n_paths,
+                                          int(growth_seq.generate_state(1)[0]))
+    n = len(apps)
+    horizon = horizon_days
+    rng = np.random.default_rng(mc_seq)
     params = load.draws(n, seed=rng)
-    system = _System(apps, params, load, strategy, servers)
-    dates = pd.date_range(day0 + pd.Timedelta(days=1), periods=h, freq="D")
+    system = _System(apps, params, load, strategy, servers, first_day)
 
     base_util = system.utilisation([])
-    crossing_days = _first_at_or_after(base_util >= limit, np.ones(n))
+    crossing_days = system.first_crossing(base_util >= limit, np.full(n, float(first_day)))
     crossing = _crossing(crossing_days, day0, horizon)
 
     # the roadmap: order by planned landing, unscheduled last
     items = []
     for i, project in enumerate(projects):
         lead = project.lead_time.sample(n, rng)  # for must-start-by: a start from scratch
-        elapsed = float((day0 - project.start).days) if project.start is not None else 0.0
         fixed = project.landed if project.landed is not None else project.land
-        if fixed is not None:
-            # a planned landing that has passed unreported: overdue, lands tomorrow at the earliest
+        if fixed is not None and project.landed is None and project.land <= day0:
+            # overdue: its planned date passed unreported. It may slip by as much as its estimate was
+            # uncertain: tomorrow plus a draw of (lead time - optimistic)
+            land = 1.0 + np.ceil(project.lead_time.sample(n, rng) - project.lead_time.optimistic)
+            planned = fixed
+        elif fixed is not None:
             land = np.full(n, max(float((fixed - day0).days), 1.0))
             planned = fixed
         elif project.start is not None:
-            remaining = project.lead_time.sample(n, rng, elapsed=max(elapsed, 0.0))
-            land = np.ceil((project.start - day0).days + remaining)
-            planned = project.start + pd.Timedelta(days=round(project.lead_time.mean))
+            # a started project not reported landed: its lead time is conditioned on the days spent
+            elapsed = max(float((day0 - project.start).days), 0.0)
+            remaining = project.lead_time.sample(n, rng, elapsed=elapsed)
+            land = np.maximum(np.ceil((project.start - day0).days + remaining), 1.0)
+            planned = day0 + pd.Timedelta(days=float(np.median(land)))
         else:
             land, planned = None, None
         items.append((planned if planned is not None else pd.Timestamp.max, i, project, lead, land, planned))
@@ -537,24 +543,34 @@ def plan(
     rows, landed_so_far = [], []
     for _, _, project, lead, land, planned in items:
         row = {"project": project.name, "effect": project.effect.describe(), "planned_landing": planned}
+        done = None
         if project.landed is not None and project.landed <= day0:
-            row.update(status="landed", must_land_by=None, must_start_by=None, p_late=None, at_risk=False,
+            done = "landed"
+        elif isinstance(project.effect, SwitchStrategy) and project.effect.strategy == strategy:
+            done = "in effect"  # the data already show the strategy it switches to
+        if done:
+            row.update(status=done, must_land_by=None, must_start_by=None, p_late=None, at_risk=False,
                        runway_p10=None, runway_p50=None, runway_p90=None, runway_p_none=None)
             rows.append(row)
             continue
-        before = _first_at_or_after(system.utilisation(landed_so_far) >= limit, np.ones(n))
+        start_all = np.full(n, float(first_day))
+        before = system.first_crossing(system.utilisation(landed_so_far) >= limit, start_all)
         must_land = _quantile_days(before, 1 - confidence)
         must_start = _quantile_days(before - lead, 1 - confidence)
         row["must_land_by"] = _date(day0, must_land, horizon)
         row["must_start_by"] = _date(day0, must_start, horizon)
         if land is None:
-            # unscheduled: assume it lands just in time, on its must-land-by day
-            land = np.full(n, min(must_land, horizon + 1.0))
             row["status"], row["p_late"] = "unscheduled", None
             row["at_risk"] = bool(row["must_start_by"] is not None and row["must_start_by"] < day0)
+            if not math.isfinite(must_land) or must_land > horizon:
+                # never needed within the horizon: it buys nothing we can measure
+                row.update(runway_p10=None, runway_p50=None, runway_p90=None, runway_p_none=None)
+                rows.append(row)
+                continue
+            land = np.full(n, max(must_land, 1.0))  # assume it lands just in time
         else:
-            # a started project not reported landed has its lead time conditioned on that (above)
-            if project.land is not None and project.land <= day0:
+            overdue = project.landed is None and project.land is not None and project.land <= day0
+            if overdue:
                 row["status"] = "overdue"
             elif project.start is not None and project.start <= day0:
                 row["status"] = "in progress"
@@ -564,7 +580,7 @@ def plan(
             row["p_late"] = p_late
             row["at_risk"] = bool(p_late > 1 - confidence)
         landed_so_far = [*landed_so_far, (project.effect, land)]
-        after = _first_at_or_after(system.utilisation(landed_so_far) >= limit, np.maximum(land, 1.0))
+        after = system.first_crossing(system.utilisation(landed_so_far) >= limit, np.maximum(land, 1.0))
         runway = _crossing(after, day0, horizon)
         row.update(runway_p10=runway.p10, runway_p50=runway.p50, runway_p90=runway.p90,
                    runway_p_none=runway.p_none)
@@ -578,25 +594,65 @@ def plan(
                    "runway_p10", "runway_p50", "runway_p90"):
         # NaT here means "none within the horizon" (or "not applicable" for a landed project)
         deadlines[column] = pd.to_datetime(deadlines[column]).astype("datetime64[ns]")
-    utilisation = pd.DataFrame(np.quantile(base_util, QUANTILES, axis=0).T, index=dates,
-                               columns=[f"p{round(q * 100)}" for q in QUANTILES])
-    utilisation.index.name = "date"
+    future = slice(1 - first_day, None)  # the daily tables cover days 1..H
+    dates = pd.date_range(day0 + pd.Timedelta(days=1), periods=horizon, freq="D", name="date")
+    names = [f"p{round(q * 100)}" for q in QUANTILES]
+    utilisation = pd.DataFrame(np.quantile(base_util[:, future], QUANTILES, axis=0).T, index=dates,
+                               columns=names)
+    apps_q = pd.DataFrame(np.quantile(apps[:, future], QUANTILES, axis=0).T, index=dates, columns=names)
     return Plan(as_of=day0, limit=limit, confidence=confidence, horizon_days=horizon, strategy=strategy,
                 servers=servers, crossing=crossing, deadlines=deadlines, utilisation=utilisation,
-                crossing_days=crossing_days, n_paths=n)
+                crossing_days=crossing_days, n_paths=n, apps=apps_q)
+
+
+def _aligned_apps(
+    growth: Any, as_of: Any, horizon_days: int, n_paths: int, seed: int
+) -> tuple[pd.Timestamp, np.ndarray, int]:
+    """App counts on days ``first_day..horizon`` after ``as_of`` (day 0), one row per path.
+
+    A fitted growth model also gives day 0 (its last count, or its own forecast of day 0 when the
+    data end before ``as_of``), so a limit already reached today shows as a crossing on day 0.
+    A frame of paths starts on day 1.
+    """
+    if isinstance(growth, pd.DataFrame):
+        paths = growth
+        if not isinstance(paths.columns, pd.DatetimeIndex):
+            raise CapacityError("growth paths need daily dates as columns")
+        first = paths.columns[0]
+        day0 = pd.Timestamp(as_of).normalize() if as_of is not None else first - pd.Timedelta(days=1)
+        skip = (day0 + pd.Timedelta(days=1) - paths.columns[0]).days
+        if skip < 0:
+            raise CapacityError(f"growth paths start on {paths.columns[0].date()}; the plan as of "
+                                f"{day0.date()} needs them from {(day0 + pd.Timedelta(days=1)).date()}")
+        values = paths.to_numpy(float)[:, skip:skip + horizon_days]
+        if values.shape[1] < horizon_days:
+            raise CapacityError(f"growth paths cover {values.shape[1]} days after {day0.date()}; the "
+                                f"horizon is {horizon_days} days")
+        return day0, values, 1
+    if not hasattr(growth, "paths"):
+        raise TypeError(f"growth must be a GrowthFit or a DataFrame of paths, not {type(growth).__name__}")
+    last = pd.Timestamp(growth.last_date).normalize()
+    day0 = pd.Timestamp(as_of).normalize() if as_of is not None else last
+    lag = (day0 - last).days
+    if lag < 0:
+        raise CapacityError(f"as_of {day0.date()} is before the growth fit's last day {last.date()}: "
+                            "fit the growth on the data known on as_of")
+    paths = growth.paths(horizon_days + lag, n=n_paths, seed=seed).to_numpy(float)
+    today = paths[:, lag - 1:lag] if lag else np.full((len(paths), 1), float(growth.last_value))
+    return day0, np.concatenate([today, paths[:, lag:]], axis=1), 0
 
 
 def _date(day0: pd.Timestamp, day: float, horizon: int) -> pd.Timestamp | None:
     """Day offset -> date; None beyond the horizon (stated as such, never inf or NaN)."""
     if not math.isfinite(day) or day > horizon:
         return None
-    return day0 + pd.Timedelta(days=int(day))
+    return day0 + pd.Timedelta(days=math.floor(day))  # floor: a start 0.5 days ago was yesterday
 
 
 def _crossing(days: np.ndarray, day0: pd.Timestamp, horizon: int) -> Crossing:
     q = {f"p{round(x * 100)}": _date(day0, _quantile_days(days, x), horizon) for x in QUANTILES}
     return Crossing(**q, p_none=float(np.mean(~np.isfinite(days))),
-                    horizon_end=day0 + pd.Timedelta(days=horizon))
+                    horizon_end=day0 + pd.Timedelta(days=horizon), p_now=float(np.mean(days <= 0)))
 
 
 def drift(before: Plan, after: Plan) -> pd.DataFrame:
@@ -650,14 +706,15 @@ def threshold_crossing(
     Returns
     -------
     Crossing
-        Day 0 is the day before the first path day.
+        Day 0 is the fit's last day (a count already at the threshold crosses on day 0), or the
+        day before the first path day for a frame of paths.
     """
     if not math.isfinite(threshold):
         raise ValueError(f"threshold must be a finite number, not {threshold!r}")
-    paths = _growth_paths(growth, horizon_days, n_paths, seed)
-    values = paths.to_numpy(float)[:, :horizon_days]
-    days = _first_at_or_after(values >= threshold, np.ones(len(values)))
-    return _crossing(days, paths.columns[0] - pd.Timedelta(days=1), values.shape[1])
+    day0, values, first_day = _aligned_apps(growth, None, horizon_days, n_paths, seed)
+    numbers = np.arange(first_day, first_day + values.shape[1], dtype=float)
+    days = _first_crossing(values >= threshold, numbers, np.full(len(values), float(first_day)))
+    return _crossing(days, day0, horizon_days)
 
 
 class _PlanModule(types.ModuleType):

@@ -16,13 +16,16 @@ Every file is written into a fresh build folder first; only when all of them are
 - ``schema`` (int), ``version`` (capacity's), ``as_of`` (ISO date), ``headline`` (str),
   ``limit`` (utilisation fraction), ``confidence``, ``horizon_days``, ``strategy``, ``servers``;
 - ``crossing``: ``p10``, ``p50``, ``p90`` (ISO dates, or null when beyond the horizon), ``p_none``
-  (probability of no crossing within the horizon), ``horizon_end``;
+  (probability of no crossing within the horizon), ``p_now`` (probability that the limit is already
+  reached on ``as_of``), ``horizon_end``;
 - ``deadlines``: a list of objects ``project``, ``effect``, ``status`` (planned, in progress,
-  unscheduled, landed), ``planned_landing``, ``must_land_by``, ``must_start_by`` (ISO dates or
-  null), ``p_late`` (or null), ``at_risk`` (bool), ``runway`` (``p10``, ``p50``, ``p90``, ``p_none``);
+  overdue, unscheduled, landed, in effect), ``planned_landing``, ``must_land_by``, ``must_start_by``
+  (ISO dates or null), ``p_late`` (or null), ``at_risk`` (bool), ``runway`` (``p10``, ``p50``,
+  ``p90``, ``p_none``: the crossing with this project and the earlier ones of the roadmap landed);
 - ``regimes``: a list of objects ``date``, ``rate_before``, ``rate_after`` (apps/day), ``ratio``,
   ``prob``;
-- ``models``: ``growth`` (``weights``, ``rate_now`` apps/day, ``last_value``, ``last_date``) and
+- ``models``: ``growth`` (``weights``, ``rate_now`` apps/day, ``last_value``, ``last_date``,
+  ``notes``: what the fit had to decide, e.g. a break too recent to backtest) and
   ``messaging`` (``params`` u0, a, b with ``lower``/``upper``, ``cores_per_server``);
 - ``backtest``: ``horizon_days``, ``level``, ``coverage``, and per growth model ``mase``;
 - ``inputs``: ``config``, ``apps``, ``messaging``: each ``file`` (name) and ``sha256``.
@@ -108,13 +111,13 @@ def summary_dict(forecast: Forecast) -> dict[str, Any]:
         "strategy": plan.strategy,
         "servers": plan.servers,
         "crossing": {"p10": _iso(c.p10), "p50": _iso(c.p50), "p90": _iso(c.p90), "p_none": _num(c.p_none, 4),
-                     "horizon_end": _iso(c.horizon_end)},
+                     "p_now": _num(c.p_now, 4), "horizon_end": _iso(c.horizon_end)},
         "deadlines": deadlines,
         "regimes": regimes,
         "models": {
             "growth": {"weights": {k: _num(v, 4) for k, v in growth.weights.items()},
                        "rate_now": _num(growth.rate, 3), "last_value": _num(growth.last_value, 1),
-                       "last_date": _iso(growth.last_date)},
+                       "last_date": _iso(growth.last_date), "notes": list(growth.notes)},
             "messaging": {"params": {p: {"estimate": _num(params.loc[p, "estimate"], 12),
                                          "lower": _num(params.loc[p, "lower"], 12),
                                          "upper": _num(params.loc[p, "upper"], 12),
@@ -134,11 +137,10 @@ def summary_dict(forecast: Forecast) -> dict[str, Any]:
 
 
 def forecast_table(forecast: Forecast) -> pd.DataFrame:
-    """Daily forecast: apps (mean and 80% interval) and utilisation quantiles of the current set-up."""
+    """Daily quantiles over the plan's own futures: live apps [apps] and the current set-up's mean
+    CPU of the average messaging server [%] (columns ``apps_p10`` ... ``cpu_percent_p90``)."""
     plan = forecast.plan
-    apps = forecast.growth.forecast(plan.horizon_days, level=0.8).add_prefix("apps_")
-    util = plan.utilisation.add_prefix("utilisation_")
-    table = apps.join(util, how="outer")
+    table = plan.apps.add_prefix("apps_").join((plan.utilisation * 100).add_prefix("cpu_percent_"))
     table.index.name = "date"
     return table
 
@@ -179,7 +181,7 @@ def _table(header: list[str], rows: list[list[str]], numeric: set[int] = frozens
 
 
 def _runway(r: Any) -> str:
-    if r.status == "landed":
+    if r.status in ("landed", "in effect") or pd.isna(r.runway_p_none):
         return "&mdash;"
     if pd.isna(r.runway_p10):
         return f"no crossing within the horizon in {r.runway_p_none:.0%} of futures"
@@ -198,8 +200,8 @@ def render_html(forecast: Forecast, svgs: dict[str, str], summary: dict[str, Any
     for r in plan.deadlines.itertuples():
         if r.at_risk:
             state = '<span class="risk">AT RISK</span>'
-        elif r.status == "landed":
-            state = '<span class="muted">landed</span>'
+        elif r.status in ("landed", "in effect"):
+            state = f'<span class="muted">{_e(r.status)}</span>'
         else:
             state = '<span class="ok">on track</span>'
         deadline_rows.append([
@@ -207,8 +209,12 @@ def render_html(forecast: Forecast, svgs: dict[str, str], summary: dict[str, Any
             _d(r.must_start_by), "&mdash;" if pd.isna(r.p_late) else f"{r.p_late:.0%}", state,
             _runway(r),
         ])
-    regimes = [[_d(r["date"]), f"{r['rate_before']:,.1f}", f"{r['rate_after']:,.1f}", f"{r['ratio']:.2f}x",
-                f"{r['prob']:.2f}"] for r in growth.regimes.to_dict("records")]
+    def number(value: Any, fmt: str) -> str:
+        return format(value, fmt) if pd.notna(value) and math.isfinite(value) else "&mdash;"
+
+    regimes = [[_d(r["date"]), number(r["rate_before"], ",.1f"), number(r["rate_after"], ",.1f"),
+                number(r["ratio"], ".2f") + "x", number(r["prob"], ".2f")]
+               for r in growth.regimes.to_dict("records")]
     summary_rows = growth.summary().reset_index()
     backtest_rows = [[_e(r["model"]), f"{r['weight']:.2f}",
                       "&mdash;" if pd.isna(r.get("mase")) else f"{r['mase']:.2f}", _e(r.get("note") or "")]
@@ -239,14 +245,14 @@ def render_html(forecast: Forecast, svgs: dict[str, str], summary: dict[str, Any
         f"P(no crossing within the horizon) {c.p_none:.0%}.</p>",
         "<h2>Deadlines</h2>",
         _table(["project", "effect", "status", "planned landing", f"must land by ({plan.confidence:.0%})",
-                "must start by", "P(late)", "", "runway once landed (P10 – P90)"],
+                "must start by", "P(late)", "", "runway: crossing once this and earlier projects land"],
                deadline_rows, {6}) if deadline_rows else "<p>No projects in the plan.</p>",
         figure("projects",
                "Each project's must-start-by and must-land-by window against its planned landing."),
         "<h2>Utilisation</h2>",
         figure("utilisation", "Mean CPU of the average messaging server if nothing changes: median and "
                "P10-P90 band over the simulated futures; the dashed line is the limit."),
-        figure("crossing", "Share of simulated futures that first reach the limit in each week."),
+        figure("crossing", "Share of simulated futures that first reach the limit on each day (or week)."),
         "<h2>App growth</h2>",
         figure("growth", "Live apps with the forecast's 80% band; red rules mark detected changes in the "
                "growth rate; the horizontal line is the app count at which the limit is reached."),
@@ -259,6 +265,7 @@ def render_html(forecast: Forecast, svgs: dict[str, str], summary: dict[str, Any
         "<h2>How well the growth models did</h2>",
         f"<p>Rolling-origin backtest at {growth.horizon_days} days: the {growth.level:.0%} forecast "
         f"interval contained the truth {coverage} of the time (after calibration).</p>",
+        "".join(f'<p class="muted">{_e(note)}</p>' for note in growth.notes),
         _table(["model", "weight", "MASE", "note"], backtest_rows, {1, 2}),
         "<h2>Inputs</h2>",
         _table(["role", "file", "sha256"], inputs),

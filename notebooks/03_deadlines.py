@@ -67,8 +67,9 @@ DATES = ("planned_landing", "must_land_by", "must_start_by", "runway_p10", "runw
 # %% [markdown]
 # ## Where we stand
 #
-# The default date, 7 September 2010, is a week after the sample platform's growth rate jumped; the
-# replay in notebook 4 shows how the plan changed from week to week around it.
+# The default date, 7 September 2010, is the day after the sample platform's growth rate jumped: the
+# new rate is barely in the data yet, so the plan still mostly reflects the old one. The replay in
+# notebook 4 shows how the plan changed from week to week around it.
 
 # %%
 forecast = run(config, as_of=pd.Timestamp(as_of).date() if as_of else None, n_paths=n_paths)

@@ -160,7 +160,7 @@ md(f"On **{day(early.plan.as_of)}** the growth forecast follows **{old_rate:,.0f
    f"({7 * old_rate:,.0f} a week). At that rate messaging crosses the {early.plan.limit:.0%} limit "
    f"{early.plan.crossing.describe()}. The replacement, planned to land on {day(row['planned_landing'])}, "
    f"is late in {row['p_late']:.0%} of the futures: "
-   f"{'at risk' if row['at_risk'] else 'on track'}. Nothing in this plan calls for haste.")
+   + ("**at risk** already." if row["at_risk"] else "on track. Nothing in this plan calls for haste."))
 
 # %% [markdown]
 # ## Week by week: what the plan said
@@ -281,8 +281,9 @@ md(f"At the {n_outage:,.0f} apps of {day(OUTAGE)}, the model puts the demand of 
    f"{at_limit['broadcast']:,.0f} apps under broadcast and {at_limit['targeted']:,.0f} under targeted "
    f"routing. With targeted routing in place from {day(late.plan.as_of)}, the platform {runway}"
    + ": a runway measured in "
-   + ("years" if c.p10 is None or (c.p10 - late.plan.as_of).days > 730 else "months")
-   + ", not days.")
+   + ("years" if c.p10 is None or (c.p10 - late.plan.as_of).days > 730
+      else "months" if (c.p10 - late.plan.as_of).days > 60 else "weeks")
+   + ".")
 
 around = hourly.loc[switch - pd.Timedelta(days=7):switch + pd.Timedelta(days=7)].rename("cpu").reset_index()
 display(alt.layer(
@@ -302,8 +303,9 @@ display(alt.layer(
 #   detection that looks at the last few weeks, moves its dates as soon as the growth changes, and
 #   turns projects *at risk* weeks before the limit is reached. A plan whose dates were set once, from
 #   last year's rate, does not.
-# - It shows that the cheap fix (targeted routing) was worth more than the big one: it cuts the cost of
-#   each message at its root, where more servers only divide it.
+# - It shows why the cheap fix (targeted routing) mattered: it cuts the cost of each message at its
+#   root, the number of deliveries, where more servers only divide the same growing cost among more
+#   machines (compare the apps at the limit per strategy in notebook 2).
 # - It does not reproduce the real platform's data, which are not public: the numbers are those of a
 #   simulation that honours the public milestones above. Nor does it model the routing bug that turned
 #   a slowdown into an outage; it only says when the slowdown was coming.

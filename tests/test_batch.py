@@ -200,11 +200,11 @@ def test_threshold_from_a_column_and_missing_thresholds(panel, planned):
     assert partial.loc["ok-0", "crossing_p50"] == out.loc["ok-0", "crossing_p50"]
 
 
-def test_threshold_already_reached_crosses_on_the_first_day(panel):
+def test_threshold_already_reached_crosses_on_the_last_data_day(panel):
     one = panel[panel["id"] == "ok-0"]
     out = plan_many(one, threshold=float(one["value"].iloc[-1]), horizon_days=30, n_paths=50)
-    day1 = out.loc["ok-0", "last_date"] + pd.Timedelta(days=1)
-    assert out.loc["ok-0", ["crossing_p10", "crossing_p50", "crossing_p90"]].tolist() == [day1] * 3
+    today = out.loc["ok-0", "last_date"]  # already at the threshold: day 0, not tomorrow
+    assert out.loc["ok-0", ["crossing_p10", "crossing_p50", "crossing_p90"]].tolist() == [today] * 3
     assert out.loc["ok-0", "p_none"] == 0.0
 
 
@@ -314,3 +314,20 @@ def test_cli_fits_only_without_a_threshold(panel, planned, tmp_path, capsys):
     assert capsys.readouterr().out == ""
     with pytest.raises(ConfigError, match="--workers must be at least 1, got 0"):
         forecast_many(_cli(["forecast-many", "--input", str(src), "--out", str(tmp_path), "--workers", "0"]))
+
+
+def test_forecast_many_through_the_command_line_exit_codes(panel, tmp_path, capsys):
+    from capacity.cli import main
+
+    src = tmp_path / "two.csv"
+    panel[panel["id"].isin(["ok-0"])].to_csv(src, index=False)
+    assert main(["forecast-many", "--input", str(src), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert (tmp_path / "o" / "forecast_many.csv").is_file()
+    # a missing column is bad input: exit 2, one line, nothing written
+    assert main(["forecast-many", "--input", str(src), "--id-col", "series", "--out", str(tmp_path / "x"),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "column 'series'" in err
+    assert not (tmp_path / "x").exists()
+    assert main(["forecast-many", "--input", str(tmp_path / "none.csv"), "--out", str(tmp_path / "x")]) == 2
+    assert "none.csv" in capsys.readouterr().err

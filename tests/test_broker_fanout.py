@@ -8,6 +8,7 @@ committed measurement in data/measured/ and need neither.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import math
 import os
 import shutil
@@ -21,12 +22,15 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
 MEASURED = ROOT / "data" / "measured" / "redis_fanout.csv"
-# the bench script is not a package module; its spawned workers import it by name, so its folder
-# goes on sys.path (inherited by the workers) rather than being loaded from a file location
-if str(ROOT / "bench") not in sys.path:
-    sys.path.insert(0, str(ROOT / "bench"))
-bf = importlib.import_module("broker_fanout")
+MEASURED_UNIX = ROOT / "data" / "measured" / "redis_fanout_unix.csv"
+# the bench script is not a package module: load it from its file (the live test also puts bench/ on
+# sys.path, because the worker processes it spawns import it by name)
+_spec = importlib.util.spec_from_file_location("broker_fanout", BENCH / "broker_fanout.py")
+bf = importlib.util.module_from_spec(_spec)
+sys.modules["broker_fanout"] = bf
+_spec.loader.exec_module(bf)
 
 CLK = os.sysconf("SC_CLK_TCK")
 
@@ -73,12 +77,12 @@ def test_components_subscribe_as_designed():
 def test_design_and_sweep_reject_bad_input():
     with pytest.raises(ValueError, match="unknown strategy 'sharded'; known: broadcast, targeted"):
         bf.Design().deliveries(10, "sharded")
-    with pytest.raises(ValueError, match=r"apps must be >= 2 distinct ascending counts >= 1, not \(100, 50\)"):
-        bf.Sweep(apps=(100, 50))
-    with pytest.raises(ValueError, match="rate_per_app and window_s must be > 0"):
-        bf.Sweep(rate_per_app=0)
-    with pytest.raises(ValueError, match="windows must be >= 1 and payload_bytes >= 32"):
-        bf.Sweep(windows=0)
+    with pytest.raises(ValueError, match=r"apps must be >= 2 distinct ascending counts >= 1, not \(100, 5\)"):
+        bf.Sweep(apps=(100, 5))
+    with pytest.raises(ValueError, match="rate_per_app and window_s must be > 0, warmup_s and tick_hz >= 0"):
+        bf.Sweep(tick_hz=-1)
+    with pytest.raises(ValueError, match="windows and passes must be >= 1 and payload_bytes >= 32"):
+        bf.Sweep(passes=0)
 
 
 def test_resp_encoding():
@@ -129,19 +133,19 @@ def committed():
 def test_committed_measurement_is_complete(committed):
     measured, meta, design, _ = committed
     sweep = meta["sweep"]
-    assert len(sweep["apps"]) >= 6
-    assert len(measured) == len(sweep["apps"]) * 2 * sweep["windows"]
+    largest = max(sweep["apps"])
+    assert len(sweep["apps"]) >= 6 and meta["transport"] == "loopback TCP"
+    assert len(measured) == len(sweep["apps"]) * 2 * sweep["passes"] * sweep["windows"]
     assert set(measured["strategy"]) == {"broadcast", "targeted"}
-    # the broker's own delivery count is the designed fan-out in every window
+    # the broker's own delivery count is the designed fan-out, in every window
     np.testing.assert_array_equal(measured["deliveries_per_message"], measured["fanout_design"])
-    largest = measured[measured["apps"] == max(sweep["apps"])]
-    assert set(largest["deliveries_per_message"]) == {
-        design.deliveries(max(sweep["apps"]), "broadcast"), design.k
-    }
-    assert not largest["in_fit"].any() and measured.loc[measured["apps"] < largest["apps"].max(), "in_fit"].all()
-    # the broker, not the clients, was the busy process, and never near saturation
+    assert set(measured.loc[measured["apps"] == largest, "fanout_design"]) == {
+        design.deliveries(largest, "broadcast"), design.k}
+    assert list(measured["in_fit"]) == list(measured["apps"] < largest)
+    # the clients kept the publish rate, and the single-threaded broker stayed far from saturation
+    assert (measured["rate"] >= 0.97 * measured["rate_target"]).all()
     assert measured["cpu_percent"].max() < 80
-    assert (measured["rate"] >= 0.9 * measured["rate_target"]).all()
+    assert measured["client_cores"].max() < 0.5
     assert {"redis_server", "redis_py", "cpu_model", "kernel"} <= set(meta["environment"])
     assert meta["measure_seconds"] < 300
 
@@ -150,17 +154,26 @@ def test_committed_measurement_validates_the_model(committed):
     measured, _, _, model = committed
     table = bf.compare(measured, model)
     held = table[~table["in_fit"]]
-    assert len(held) == 2
-    assert held["inside"].all()  # the largest N, predicted from the others, lies in the 90 % interval
-    assert (held["lower"] <= held["predicted"]).all() and (held["predicted"] <= held["upper"]).all()
+    assert list(held["strategy"]) == ["broadcast", "targeted"]
+    assert held["inside"].all()  # the largest N, predicted from the others, is in the 90 % interval
+    assert (table["lower"] <= table["predicted"]).all() and (table["predicted"] <= table["upper"]).all()
     assert (table["mean_lower"] <= table["mean_upper"]).all()
-    ratio = bf.ratios(measured, model).set_index("apps")
-    # broadcast costs grow with N relative to targeted ones, as the model says
-    assert ratio["measured"].iloc[-1] > 5 * ratio["measured"].iloc[0] / 2
-    assert ratio["measured"].is_monotonic_increasing or ratio["measured"].iloc[-1] > ratio["measured"].iloc[-2]
-    assert (ratio["lower"] <= ratio["predicted"]).all() and (ratio["predicted"] <= ratio["upper"]).all()
     assert model.params["b"] > 0
+    ratio = bf.ratios(measured, model)
+    # broadcast costs grow relative to targeted ones, measured and modelled alike
+    assert ratio["measured"].iloc[-1] > 10 and ratio["measured"].iloc[-1] > 4 * ratio["measured"].iloc[0]
+    assert ratio["lower"].iloc[-1] <= ratio["measured"].iloc[-1] <= ratio["upper"].iloc[-1]
     assert isinstance(bf.chart(measured, model), alt.LayerChart)
+
+
+def test_unix_socket_deliveries_are_cheaper(committed):
+    """The diagnostic run over a Unix socket: no TCP, so a delivery costs the broker far less."""
+    _, _, design, model = committed
+    measured, meta = bf.load_measured(MEASURED_UNIX)
+    assert meta["transport"] == "unix socket"
+    unix = bf.fit_measured(measured, design, n_boot=200)
+    assert unix.params["b"] < 0.5 * model.params["b"]
+    np.testing.assert_array_equal(measured["deliveries_per_message"], measured["fanout_design"])
 
 
 def test_command_line_refits_a_saved_csv(capsys):
@@ -176,9 +189,10 @@ def test_command_line_refits_a_saved_csv(capsys):
 
 @needs_broker
 @pytest.mark.slow
-def test_tiny_sweep_on_a_real_broker(tmp_path):
-    sweep = bf.Sweep(apps=(20, 400), rate_per_app=0.5, windows=2, window_s=1.0, warmup_s=0.5,
-                     latency_s=0.3)
+def test_tiny_sweep_on_a_real_broker(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))  # the spawned workers import broker_fanout by name
+    sweep = bf.Sweep(apps=(20, 400), rate_per_app=0.5, passes=1, windows=2, window_s=1.0, warmup_s=0.5,
+                     latency_s=0.5)
     design = bf.Design()
     with bf.redis_server() as server:
         measured = bf.measure(sweep, design, server=server, budget_s=60, progress=None)
@@ -190,7 +204,9 @@ def test_tiny_sweep_on_a_real_broker(tmp_path):
     # what the broker says it delivered is the design's fan-out, exactly
     np.testing.assert_array_equal(measured["deliveries_per_message"], measured["fanout_design"])
     assert set(measured.loc[measured["strategy"] == "broadcast", "fanout_design"]) == {22, 60}
-    # the subscribers kept up (a window's edges may cut a few messages in flight)
+    # every window holds whole bursts: the publish rate is met (to one message)
+    assert ((measured["published"] - measured["rate_target"] * measured["window_s"]).abs() <= 1.5).all()
+    # the subscribers drained what was delivered (a window's edge may hold a burst in flight)
     per_run = measured.groupby("run")[["received", "deliveries"]].sum()
     assert (per_run["received"] >= 0.8 * per_run["deliveries"]).all()
     # /proc/<pid>/stat and the ns-precision schedstat agree to the tick
@@ -201,12 +217,11 @@ def test_tiny_sweep_on_a_real_broker(tmp_path):
     assert broadcast["latency_samples"].gt(0).all() and broadcast["latency_p50_ms"].gt(0).all()
 
     # loose physics on the ns-precision CPU (1-s windows are below the tick resolution at N=20):
-    # per message, broadcast gets dearer with N while targeted does not
-    per_msg = (measured.assign(us=1e6 * measured["busy_cores_schedstat"] / measured["rate"])
-               .groupby(["strategy", "apps"])["us"].mean())
-    growth = per_msg.xs(400, level="apps") / per_msg.xs(20, level="apps")
-    assert growth["broadcast"] > 1.5 * growth["targeted"]
-    assert growth["targeted"] < 1.5
+    # broadcast costs grow with N relative to targeted ones (the fan-out goes from 22 to 60)
+    cpu = measured.groupby(["apps", "strategy"])["busy_cores_schedstat"].mean().unstack()
+    ratio = cpu["broadcast"] / cpu["targeted"]
+    assert ratio[400] > 2 * ratio[20]
+    assert cpu.loc[400, "targeted"] < cpu.loc[400, "broadcast"] / 3
 
     path, side = bf.save(measured, tmp_path / "tiny.csv", meta={"design": {"base_components": 20,
                                                                            "apps_per_host": 10}})

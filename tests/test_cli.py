@@ -14,6 +14,9 @@ from capacity.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 
 
+CONFIG = "[data]\napps='a.csv'\nmessaging='m.csv'\n[messaging.strategies.broadcast]\nkind='broadcast'\n"
+
+
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "capacity.cli", *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=300)
@@ -47,9 +50,8 @@ def test_quiet_prints_nothing(capsys, tmp_path):
     [
         ({}, ["--config", "missing.toml"], r"missing\.toml: config file not found"),
         ({"plan.toml": "[data\n"}, ["--config", "plan.toml"], r"plan\.toml: malformed TOML"),
-        ({"plan.toml": "[data]\napps='a.csv'\nmessaging='m.csv'\n"}, ["--config", "plan.toml"],
-         r"a\.csv: file not found"),
-        ({"plan.toml": "[data]\napps='a.csv'\nmessaging='m.csv'\n",
+        ({"plan.toml": CONFIG}, ["--config", "plan.toml"], r"a\.csv: file not found"),
+        ({"plan.toml": CONFIG,
           "a.csv": "date,apps\n" + "".join(f"2010-01-{d:02d},{d}\n" for d in range(1, 12))
           + "2010-01-12,-1\n"},
          ["--config", "plan.toml"], r"a\.csv, column 'apps', row 12: negative count '-1'"),

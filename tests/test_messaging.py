@@ -212,7 +212,6 @@ def test_intervals_are_calibrated_across_realisations():
                        <= pred["mean_upper"].mean()])
     coverage = np.mean(hits, axis=0)
     assert np.all(coverage >= 0.75), coverage
-    assert np.all(coverage <= 1.0)
     assert coverage.mean() == pytest.approx(0.9, abs=0.07)
 
 
@@ -433,11 +432,11 @@ def test_bad_samples_are_named(sim):
         fit_messaging(sim.drop(columns="apps"), strategies=STRATEGIES)
     bad = sim.copy()
     bad.loc[5, "cpu_percent"] = np.nan
-    with pytest.raises(InputDataError, match=r"column 'cpu_percent': row 5 holds nan"):
+    with pytest.raises(InputDataError, match=r"column 'cpu_percent': row 6 holds nan"):
         fit_messaging(bad, strategies=STRATEGIES)
     bad = sim.copy()
     bad.loc[9, "servers"] = 0
-    with pytest.raises(InputDataError, match=r"column 'servers': row 9 holds 0, not a finite "
+    with pytest.raises(InputDataError, match=r"column 'servers': row 10 holds 0, not a finite "
                                              r"non-negative number >= 1"):
         fit_messaging(bad, strategies=STRATEGIES)
     with pytest.raises(InputDataError, match=r"3 rows are too few"):

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy import special
 
+from capacity.errors import CapacityError
 from capacity.plan import (
     AddServers,
     FixedLoad,
@@ -54,6 +55,11 @@ def test_servers_and_cost_factor_scale_utilisation():
     # two servers halve the utilisation: 0.5 is reached at apps = 10000, day 900
     result = plan(linear_paths(5, 1000), LOAD, strategy="one", servers=2, limit=0.5, horizon_days=1000)
     assert result.crossing.p50 == AS_OF + pd.Timedelta(days=900)
+    # a cost factor of 0.5 landing on day 100 does the same from then on
+    cheaper = Project("tune", effect=ScaleCost(0.5), lead_time=(0, 0, 0), land=AS_OF + pd.Timedelta(days=100))
+    result = plan(linear_paths(5, 1000), LOAD, strategy="one", servers=1, limit=0.5, horizon_days=1000,
+                  projects=[cheaper])
+    assert result.deadlines.iloc[0]["runway_p50"] == AS_OF + pd.Timedelta(days=900)
 
 
 def test_pert_lead_time_matches_the_analytic_distribution():
@@ -158,6 +164,17 @@ def test_latency_limit_turns_into_a_utilisation():
     assert result.crossing.p50 == AS_OF + pd.Timedelta(days=700)
 
 
+def test_latency_limit_of_a_single_threaded_broker_on_a_multicore_server():
+    # the broker saturates at one busy core of four: 80% of one core is 20% of the server
+    load = FixedLoad(LOAD.params, LOAD.strategies, cores_per_server=4)
+    limit = LatencyLimit(target_ms=50, service_ms=10, parallelism=1)
+    assert limit.utilisation(4) == pytest.approx(0.2)
+    result = plan(linear_paths(5, 1000), load, strategy="one", servers=1, limit=limit, horizon_days=1000)
+    assert result.limit == pytest.approx(0.2)
+    # 1e-4 * apps / 4 = 0.2 at apps = 8000: day 700
+    assert result.crossing.p50 == AS_OF + pd.Timedelta(days=700)
+
+
 def test_same_seed_same_plan_and_chart_builds():
     paths = linear_paths(200, 500) * np.linspace(0.9, 1.1, 200)[:, None]
     project = Project("fix", effect=SwitchStrategy("half"), lead_time=(10, 20, 40),
@@ -177,7 +194,7 @@ def test_same_seed_same_plan_and_chart_builds():
     [
         ({"limit": 70}, ValueError, r"limit is a utilisation in \(0, 1\], not 70 \(70% is 0\.7\)"),
         ({"confidence": 0.3}, ValueError, r"confidence must lie in 0\.5\.\.1"),
-        ({"strategy": "shouting"}, Exception, r"strategy 'shouting' is not known to the load model"),
+        ({"strategy": "shouting"}, CapacityError, r"strategy 'shouting' is not known to the load model"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):
@@ -190,7 +207,9 @@ def test_bad_project_definitions():
     with pytest.raises(ValueError, match=r"lead time needs 0 <= optimistic <= likely <= pessimistic"):
         LeadTime(5, 2, 3)
     with pytest.raises(ValueError, match="give a planned start or a landing date, not both"):
-        Project("x", effect=AddServers(1), start="2020-01-01", landed="2020-02-01")
+        Project("x", effect=AddServers(1), lead_time=(1, 2, 3), start="2020-01-01", landed="2020-02-01")
+    with pytest.raises(TypeError, match="lead_time"):
+        Project("x", effect=AddServers(1))  # a lead time is part of every project
     with pytest.raises(ValueError, match=r"AddServers needs a whole number of servers >= 1"):
         AddServers(0)
     with pytest.raises(ValueError, match=r"ScaleCost needs a factor > 0"):
@@ -213,3 +232,94 @@ def test_capacity_plan_is_callable_and_a_module():
     result = capacity.plan(linear_paths(5, 500), LOAD, strategy="one", servers=1, limit=0.5, horizon_days=500)
     assert result.crossing.p50 == AS_OF + pd.Timedelta(days=400)
     assert capacity.plan.Project is Project
+
+
+class _Line:
+    """A growth model with known, deterministic paths (the planner only needs these members)."""
+
+    def __init__(self, last_date: str, last_value: float, per_day: float):
+        self.last_date, self.last_value, self.per_day = pd.Timestamp(last_date), last_value, per_day
+
+    def paths(self, horizon_days: int, *, n: int = 1000, seed: int = 0) -> pd.DataFrame:
+        dates = pd.date_range(self.last_date + pd.Timedelta(days=1), periods=horizon_days)
+        values = self.last_value + self.per_day * np.arange(1, horizon_days + 1)
+        return pd.DataFrame(np.tile(values, (n, 1)), columns=dates)
+
+
+def test_already_above_the_limit_today_is_said_so():
+    growth = _Line("2020-01-01", 6000, 10)  # 1e-4 * 6000 = 0.6 >= 0.5 today
+    result = plan(growth, LOAD, strategy="one", servers=1, limit=0.5, horizon_days=100, n_paths=10)
+    assert result.crossing.p_now == 1.0
+    assert result.crossing.p10 == AS_OF  # day 0
+    assert result.headline.startswith("Messaging is at or above 50% already on 2020-01-01")
+
+
+def test_as_of_after_the_last_data_day_forecasts_the_gap():
+    growth = _Line("2020-01-01", 1000, 10)
+    result = plan(growth, LOAD, strategy="one", servers=1, limit=0.5, horizon_days=500, n_paths=10,
+                  as_of="2020-01-11")
+    # apps reach 5000 on day 400 after the data's last day, which is day 390 after as_of
+    assert result.as_of == pd.Timestamp("2020-01-11")
+    assert result.crossing.p50 == pd.Timestamp("2020-01-01") + pd.Timedelta(days=400)
+    with pytest.raises(CapacityError, match=r"as_of 2019-12-25 is before the growth fit's last day"):
+        plan(growth, LOAD, strategy="one", servers=1, limit=0.5, as_of="2019-12-25")
+
+
+def test_paths_starting_before_as_of_are_trimmed():
+    paths = linear_paths(5, 600)  # from 2020-01-02
+    result = plan(paths, LOAD, strategy="one", servers=1, limit=0.5, horizon_days=500, as_of="2020-01-11")
+    assert result.crossing.p50 == AS_OF + pd.Timedelta(days=400)
+
+
+def test_must_start_by_in_the_past_is_floored_and_at_risk():
+    # crossing on day 400, lead time exactly 400.5 days: it should have started yesterday
+    project = Project("late", effect=AddServers(1), lead_time=(400.5, 400.5, 400.5))
+    result = plan(linear_paths(5, 500), LOAD, strategy="one", servers=1, limit=0.5, horizon_days=500,
+                  projects=[project])
+    row = result.deadlines.iloc[0]
+    assert row["must_start_by"] == AS_OF - pd.Timedelta(days=1)
+    assert row["at_risk"]
+
+
+def test_overdue_and_in_progress_projects():
+    late = AS_OF - pd.Timedelta(days=30)
+    overdue = Project("overdue", effect=AddServers(1), lead_time=(10, 20, 30), land=late)
+    started = Project("started", effect=ScaleCost(0.9), lead_time=(10, 20, 40),
+                      start=AS_OF - pd.Timedelta(days=25))
+    result = plan(linear_paths(2000, 500), LOAD, strategy="one", servers=1, limit=0.5, horizon_days=500,
+                  projects=[overdue, started], n_paths=2000)
+    rows = result.deadlines.set_index("project")
+    # overdue, but it slips by at most 1 + (30 - 10) days and the crossing is 400 days away
+    assert rows.loc["overdue", "status"] == "overdue" and not rows.loc["overdue", "at_risk"]
+    assert rows.loc["overdue", "p_late"] == 0.0
+    assert rows.loc["started", "status"] == "in progress"
+    # an overdue project whose possible slip reaches the crossing is at risk: crossing on day 10
+    soon = plan(linear_paths(2000, 500, start=4900), LOAD, strategy="one", servers=1, limit=0.5,
+                horizon_days=500, projects=[overdue], n_paths=2000).deadlines.iloc[0]
+    assert soon["status"] == "overdue" and soon["at_risk"]
+    # late when 1 + ceil(L - 10) > 10, i.e. L > 19: P = 1 - F(19) of the PERT(10, 20, 30)
+    assert soon["p_late"] == pytest.approx(1 - LeadTime(10, 20, 30).cdf(19), abs=0.03)
+    # 25 days in, the remaining lead time is drawn given L > 25: it lands after today, by day 15
+    planned = rows.loc["started", "planned_landing"]
+    assert AS_OF < planned <= AS_OF + pd.Timedelta(days=15)
+
+
+def test_switch_to_the_strategy_in_force_is_in_effect():
+    project = Project("again", effect=SwitchStrategy("one"), lead_time=(1, 2, 3), land="2020-06-01")
+    result = plan(linear_paths(5, 500), LOAD, strategy="one", servers=1, limit=0.5, horizon_days=500,
+                  projects=[project])
+    assert result.deadlines.iloc[0]["status"] == "in effect"
+    assert not result.deadlines.iloc[0]["at_risk"]
+
+
+def test_headline_when_the_median_is_beyond_the_horizon():
+    # a fifth of the futures cross on day 100; the rest never do within 300 days
+    fast = linear_paths(200, 300, start=0, per_day=50)
+    slow = linear_paths(800, 300, start=0, per_day=1)
+    result = plan(pd.concat([fast, slow], ignore_index=True), LOAD, strategy="one", servers=1, limit=0.5,
+                  horizon_days=300, n_paths=1000)
+    c = result.crossing
+    assert c.p10 == AS_OF + pd.Timedelta(days=100) and c.p50 is None and c.p90 is None
+    assert c.p_none == pytest.approx(0.8)
+    assert result.headline == ("Messaging crosses 50% as early as 2020-04-10 (P10), median after "
+                               "2020-10-27; 80% chance of no crossing by 2020-10-27.")

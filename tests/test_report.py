@@ -94,7 +94,8 @@ def test_csv_tables(report):
     forecast = pd.read_csv(out / "latest" / "forecast.csv", parse_dates=["date"])
     assert forecast["date"].iloc[0] == pd.Timestamp("2010-10-21")
     assert len(forecast) == 365
-    assert (forecast["apps_lower"] <= forecast["apps_upper"]).all()
+    assert (forecast["apps_p10"] <= forecast["apps_p90"]).all()
+    assert (forecast["cpu_percent_p50"].iloc[-1] > 100)  # broadcast demand a year on: far past saturation
 
 
 def test_html_is_self_contained(report):
@@ -155,6 +156,8 @@ def swap(old: str, new: str):
 @pytest.mark.parametrize(
     ("edit", "match"),
     [
+        (lambda t: t.replace(f'messaging = "{SAMPLE / "messaging.csv"}"', ""),
+         r"key 'data\.messaging' is required"),
         (swap('messaging = "', 'messagez = "'), r"key 'data\.messagez' is not a known setting"),
         (swap('effect = { strategy = "targeted" }', 'effect = { strategy = "carrier-pigeon" }'),
          r"key 'project\[0\]\.effect\.strategy' names the unknown strategy 'carrier-pigeon'"),
@@ -166,7 +169,8 @@ def swap(old: str, new: str):
         (swap(str(SAMPLE / "apps.csv"), str(SAMPLE / "no-such-apps.csv")),
          r"no-such-apps\.csv: file not found"),
     ],
-    ids=["missing-key", "unknown-strategy", "unknown-kind", "unknown-effect", "malformed", "unreadable"],
+    ids=["missing-key", "unknown-key", "unknown-strategy", "unknown-kind", "unknown-effect", "malformed",
+         "missing-file"],
 )
 def test_bad_config_exits_2_and_writes_nothing(tmp_path, capsys, edit, match):
     config = sample_config(tmp_path, edit=edit)
@@ -175,6 +179,38 @@ def test_bad_config_exits_2_and_writes_nothing(tmp_path, capsys, edit, match):
     err = capsys.readouterr().err.strip().splitlines()
     assert re.search(match, err[-1]), err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_unreadable_data_file_exits_2_and_writes_nothing(tmp_path, capsys):
+    garbage = tmp_path / "apps.csv"
+    garbage.write_bytes(b"\xff\xfe\x00\x81binary\x00\xc3(\n" * 20)
+    config = sample_config(tmp_path, edit=swap(str(SAMPLE / "apps.csv"), str(garbage)))
+    out = tmp_path / "r"
+    assert main(["forecast", "--config", str(config), "--out", str(out), "--quiet"]) == 2
+    assert re.search(r"apps\.csv: cannot be read as a table", capsys.readouterr().err)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_replay_command_writes_table_and_chart(tmp_path, capsys):
+    config = sample_config(tmp_path)
+    out = tmp_path / "r"
+    assert main(["replay", "--config", str(config), "--from", "2010-09-01", "--to", "2010-10-20",
+                 "--every", "14", "--paths", "100", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "first warning: 2010-09-" in printed
+    folder = out / "replay-2010-10-20"  # counted back from --to, so the last date is --to itself
+    assert {p.name for p in folder.iterdir()} == {"replay.csv", "first_warning.csv", "replay.svg"}
+    table = pd.read_csv(folder / "replay.csv", parse_dates=["as_of"])
+    assert table["as_of"].max() == pd.Timestamp("2010-10-20")
+    assert table["as_of"].nunique() == 4  # 10-20, 10-06, 09-22, 09-08
+    assert (folder / "replay.svg").read_text().startswith("<svg")
+
+
+def test_out_that_is_a_file_fails_before_any_work(tmp_path, capsys):
+    out = tmp_path / "taken"
+    out.write_text("not a folder")
+    assert main(["forecast", "--config", str(sample_config(tmp_path)), "--out", str(out), "--quiet"]) == 2
+    assert "the reports folder is a file" in capsys.readouterr().err
 
 
 def test_bad_data_exits_2_and_writes_nothing(tmp_path, capsys):
