@@ -259,12 +259,16 @@ display(latency.style.format({"knee": "{:.0%}", "limit_mean": "{:.0%}", "limit_p
                               "response_at_limit_ms": "{:.0f}"})
         .set_caption(f"Utilisation limits for a {latency_target_ms:g} ms target, "
                      f"{service_ms:g} ms per message"))
-one = latency.loc[1]
+one, cores = latency.loc[1], cfg.cores_per_server
 md(f"With {service_ms:g} ms of CPU per message, a single-threaded broker keeps the *mean* response time "
-   f"under {latency_target_ms:g} ms up to {one['limit_mean']:.0%} utilisation, but the 99th percentile only "
-   f"up to {one['limit_p99']:.0%}; at the plan's {limit:.0%} limit a message takes "
-   f"{one['response_at_limit_ms']:.0f} ms on average. A plan can take its limit from a latency target "
-   "instead of a CPU percentage (`limit.latency_ms` in the config, `capacity.LatencyLimit` in code).")
+   f"under {latency_target_ms:g} ms up to {one['limit_mean']:.0%} utilisation of its one thread, but the "
+   f"99th percentile only up to {one['limit_p99']:.0%}. On a {cores}-core messaging server that thread is "
+   f"1/{cores} of the CPU, so the server's CPU limit is {one['limit_mean'] / cores:.0%}; "
+   "`capacity.LatencyLimit` makes this conversion (utilisation limit x parallelism / cores). "
+   f"A broker that keeps all {cores} cores busy (c = {cores}) at the plan's {limit:.0%} CPU limit answers in "
+   f"{1000 * queueing.mmc_response_time(limit * cores / service_s, 1 / service_s, cores):.0f} ms on average. "
+   "A plan can take its limit from a latency target instead of a CPU percentage (`limit.latency_ms` and "
+   "`limit.parallelism` in the config).")
 
 # %% [markdown]
 # ## Measured on a real broker
