@@ -123,20 +123,15 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _dates(raw: np.ndarray, date_col: str) -> pd.DatetimeIndex:
+    """Dates of one series, by the data layer's rule (ISO 8601; UTC; no mixing of zones)."""
+    from capacity.data import parse_times
+
     if np.issubdtype(raw.dtype, np.datetime64):
         out = pd.DatetimeIndex(raw)
-    else:
-        parsed = pd.to_datetime(pd.Series(raw, dtype=object), errors="coerce", format="ISO8601", utc=True)
-        bad = parsed.isna().to_numpy()
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise InputDataError(f"column {date_col!r}, row {i + 1} of the series: cannot parse "
-                                 f"{raw[i]!r} as a date (use ISO 8601)")
-        out = pd.DatetimeIndex(parsed).tz_localize(None)
-    if out.hasnans:
-        i = int(np.argmax(out.isna()))
-        raise InputDataError(f"column {date_col!r}, row {i + 1} of the series: missing date")
-    return out
+        if out.hasnans:
+            raise InputDataError(f"column {date_col!r}, row {int(np.argmax(out.isna())) + 1}: missing value")
+        return out
+    return pd.DatetimeIndex(parse_times(pd.Series(raw, dtype=object), None, date_col))
 
 
 def _fit_columns(fit: Any) -> dict[str, Any]:

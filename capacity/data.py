@@ -93,8 +93,9 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], path: Path, wh
             )
 
 
-def _bad(path: Path, column: str, position: int, problem: str) -> InputDataError:
-    return InputDataError(f"{path}, column {column!r}, row {position + 1}: {problem}")
+def _bad(path: Path | None, column: str, position: int, problem: str) -> InputDataError:
+    where = f"{path}, " if path is not None else ""  # None: the caller names the source itself
+    return InputDataError(f"{where}column {column!r}, row {position + 1}: {problem}")
 
 
 def _blank(values: pd.Series) -> np.ndarray:
@@ -104,13 +105,13 @@ def _blank(values: pd.Series) -> np.ndarray:
     return values.isna().to_numpy(bool)
 
 
-def _check_missing(values: pd.Series, path: Path, column: str) -> None:
+def _check_missing(values: pd.Series, path: Path | None, column: str) -> None:
     missing = _blank(values)
     if missing.any():
         raise _bad(path, column, int(np.argmax(missing)), "missing value")
 
 
-def _parse_times(values: pd.Series, path: Path, column: str) -> pd.Series:
+def parse_times(values: pd.Series, path: Path | None, column: str) -> pd.Series:
     """Parse timestamps strictly to tz-naive UTC; report the first row that fails."""
     _check_missing(values, path, column)
     if pd.api.types.is_datetime64_any_dtype(values):
@@ -215,7 +216,7 @@ def load_apps(
     wanted = [date_col, apps_col] + ([new_apps_col] if new_apps_col else [])
     _require_columns(raw, wanted, path, "app counts")
 
-    dates = _parse_times(raw[date_col], path, date_col).dt.normalize()
+    dates = parse_times(raw[date_col], path, date_col).dt.normalize()
     frame = pd.DataFrame({"date": dates, "apps": _check_counts(raw[apps_col], path, apps_col)})
     if new_apps_col:
         frame["new_apps"] = _check_counts(raw[new_apps_col], path, new_apps_col)
@@ -254,7 +255,7 @@ def load_changes(
     raw = read_table(path)
     _require_columns(raw, [date_col, added_col] + ([removed_col] if removed_col else []),
                      path, "change log")
-    frame = pd.DataFrame({"date": _parse_times(raw[date_col], path, date_col).dt.normalize()})
+    frame = pd.DataFrame({"date": parse_times(raw[date_col], path, date_col).dt.normalize()})
     frame["added"] = _check_counts(raw[added_col], path, added_col)
     frame["removed"] = _check_counts(raw[removed_col], path, removed_col) if removed_col else 0
     return _sorted_unique(frame, ["date"], path, date_col).set_index("date")
@@ -323,7 +324,7 @@ def load_messaging(
             return raw[names[key]]
         return pd.Series([defaults[key]] * len(raw), index=raw.index, dtype=object)
 
-    frame = pd.DataFrame({"timestamp": _parse_times(raw[timestamp_col], path, timestamp_col)})
+    frame = pd.DataFrame({"timestamp": parse_times(raw[timestamp_col], path, timestamp_col)})
     for key in ("server", "strategy"):
         values = column(key)
         _check_missing(values, path, names[key])

@@ -232,8 +232,14 @@ def test_text_dates_are_parsed_per_series(panel, planned):
     two.loc[two.index[-3], "date"] = "2024-13-01"
     out = fit_growth_many(two, seed=11)
     pd.testing.assert_frame_equal(out.loc[["ok-0"]], planned.loc[["ok-0"], out.columns])
-    assert out.loc["ok-1", "error"] == ("series 'ok-1': column 'date', row 124 of the series: cannot "
-                                        "parse '2024-13-01' as a date (use ISO 8601)")
+    assert out.loc["ok-1", "error"] == ("series 'ok-1': column 'date', row 124: cannot parse "
+                                        "'2024-13-01' as a date/time (use ISO 8601)")
+    # the data layer's time rule holds in a batch too: zones may not be mixed within a series
+    mixed = panel[panel["id"] == "ok-0"].copy()
+    mixed["date"] = mixed["date"].dt.strftime("%Y-%m-%d").astype(object)
+    mixed.loc[mixed.index[5], "date"] = "2024-01-06T00:00:00Z"
+    error = fit_growth_many(mixed, seed=11).loc["ok-0", "error"]
+    assert error.startswith("series 'ok-0': column 'date', row 6: mixed timezones")
 
 
 def test_bad_inputs_and_options_raise(panel, tmp_path):
