@@ -30,6 +30,7 @@ from capacity.errors import InputDataError
 __all__ = [
     "MIN_POINTS",
     "read_table",
+    "parse_times",
     "load_apps",
     "load_messaging",
     "load_changes",
@@ -112,7 +113,10 @@ def _check_missing(values: pd.Series, path: Path | None, column: str) -> None:
 
 
 def parse_times(values: pd.Series, path: Path | None, column: str) -> pd.Series:
-    """Parse timestamps strictly to tz-naive UTC; report the first row that fails."""
+    """Parse timestamps strictly (ISO 8601) to tz-naive UTC; an error names the first bad row.
+
+    ``path`` names the source in error messages (None: the caller prefixes its own).
+    """
     _check_missing(values, path, column)
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values

@@ -291,6 +291,11 @@ def replay(
         Monte Carlo paths per date (None: the config's).
     progress : callable, optional
         Called with a message per date.
+
+    Notes
+    -----
+    The data are cut at each date, the config is not: a project's ``landed`` date after a replay
+    date is read there as a planned landing, which a planner at the time may not have known.
     """
     if not isinstance(config, Config):
         config = load_config(config)
