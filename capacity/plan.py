@@ -540,7 +540,8 @@ def plan(
         items.append((planned if planned is not None else pd.Timestamp.max, i, project, lead, land, planned))
     items.sort(key=lambda t: (t[0], t[1]))
 
-    rows, landed_so_far = [], []
+    # above[i, j]: the roadmap so far (no project yet) is at or over the limit on path i, day j
+    rows, landed_so_far, above = [], [], base_util >= limit
     for _, _, project, lead, land, planned in items:
         row = {"project": project.name, "effect": project.effect.describe(), "planned_landing": planned}
         done = None
@@ -554,7 +555,7 @@ def plan(
             rows.append(row)
             continue
         start_all = np.full(n, float(first_day))
-        before = system.first_crossing(system.utilisation(landed_so_far) >= limit, start_all)
+        before = system.first_crossing(above, start_all)
         must_land = _quantile_days(before, 1 - confidence)
         must_start = _quantile_days(before - lead, 1 - confidence)
         row["must_land_by"] = _date(day0, must_land, horizon)
@@ -580,7 +581,8 @@ def plan(
             row["p_late"] = p_late
             row["at_risk"] = bool(p_late > 1 - confidence)
         landed_so_far = [*landed_so_far, (project.effect, land)]
-        after = system.first_crossing(system.utilisation(landed_so_far) >= limit, np.maximum(land, 1.0))
+        above = system.utilisation(landed_so_far) >= limit  # the next project's "before" too
+        after = system.first_crossing(above, np.maximum(land, 1.0))
         runway = _crossing(after, day0, horizon)
         row.update(runway_p10=runway.p10, runway_p50=runway.p50, runway_p90=runway.p90,
                    runway_p_none=runway.p_none)
