@@ -32,16 +32,7 @@ import pandas as pd
 from scipy import special
 
 from capacity.errors import CapacityError, FitError, InputDataError
-from capacity.strategies import (
-    STRATEGY_KINDS,
-    Broadcast,
-    PatternSubscription,
-    Sharded,
-    Strategy,
-    Targeted,
-    strategies_from_config,
-    strategy_from_config,
-)
+from capacity.strategies import Strategy, strategy_from_config
 
 if TYPE_CHECKING:
     import altair as alt
@@ -50,14 +41,6 @@ __all__ = [
     "fit_messaging",
     "MessagingModel",
     "busy_cores",
-    "Strategy",
-    "Broadcast",
-    "Targeted",
-    "Sharded",
-    "PatternSubscription",
-    "STRATEGY_KINDS",
-    "strategy_from_config",
-    "strategies_from_config",
 ]
 
 PARAMS = ("u0", "a", "b")

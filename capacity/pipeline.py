@@ -189,8 +189,9 @@ def run(
         The output of :func:`read_data` (a replay reads the files once).
     """
     from capacity.growth import fit_growth
-    from capacity.messaging import fit_messaging, strategies_from_config
+    from capacity.messaging import fit_messaging
     from capacity.plan import LatencyLimit, plan
+    from capacity.strategies import strategies_from_config
 
     if not isinstance(config, Config):
         config = load_config(config)
