@@ -52,7 +52,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from capacity.batch import BATCH_FIT_OPTIONS, plan_many  # noqa: E402
+from capacity.batch.fitting import BATCH_FIT_OPTIONS, plan_many  # noqa: E402
 
 DAYS, FUTURE, HORIZON, N_PATHS, SEED = 730, 365, 365, 1000, 2024
 KINDS = ("linear", "accelerating", "saturating", "regime_change")

@@ -89,7 +89,7 @@ if TYPE_CHECKING:
     import altair as alt
     import pandas as pd
 
-    from capacity.messaging import MessagingModel
+    from capacity.load.messaging import MessagingModel
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "data" / "measured" / "redis_fanout.csv"
@@ -151,7 +151,7 @@ class Design:
 
     def strategies(self) -> dict[str, Any]:
         """The same as :class:`capacity.Strategy` objects."""
-        from capacity.strategies import strategies_from_config
+        from capacity.load.strategies import strategies_from_config
 
         return strategies_from_config(self.strategy_tables())
 
@@ -730,7 +730,7 @@ def fit_measured(measured: pd.DataFrame, design: Design, *, n_boot: int = 2000, 
                  level: float = 0.9) -> MessagingModel:
     """:func:`capacity.fit_messaging` on the windows marked ``in_fit`` (the smaller N, both
     strategies): one server of one core, censored at 100 %, bootstrap blocks of one run."""
-    from capacity.messaging import fit_messaging
+    from capacity.load.messaging import fit_messaging
 
     return fit_messaging(measured[measured["in_fit"].astype(bool)], strategies=design.strategies(),
                          cores_per_server=1, censor_at=100.0, block_days=1, n_boot=n_boot, seed=seed,
@@ -783,7 +783,7 @@ def ratios(measured: pd.DataFrame, model: MessagingModel, *, level: float = 0.9)
     import numpy as np
     import pandas as pd
 
-    from capacity.messaging import busy_cores
+    from capacity.load.messaging import busy_cores
 
     means = measured.groupby(["apps", "strategy"])["busy_cores"].mean().unstack("strategy")
     apps = means.index.to_numpy(dtype=float)

@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from capacity.data import load_apps  # noqa: E402
-from capacity.growth import fit_growth  # noqa: E402
+from capacity.growth.fit import fit_growth  # noqa: E402
 
 H = 730  # days forecast, and the crossing window
 H90 = 90

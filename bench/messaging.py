@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import signal
 
-from capacity.messaging import fit_messaging
-from capacity.strategies import Broadcast, PatternSubscription, Sharded, Targeted
+from capacity.load.messaging import fit_messaging
+from capacity.load.strategies import Broadcast, PatternSubscription, Sharded, Targeted
 
 STRATEGIES = {"broadcast": Broadcast(40, 100), "targeted": Targeted(3)}
 SERVERS = 6

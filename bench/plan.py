@@ -15,7 +15,7 @@ def main(repeats: int = 5) -> None:
     forecast = run(as_of=None)  # the sample config's as_of: 2010-10-20
     config = forecast.inputs.config
     projects = projects_from_config(config, forecast.load.strategies)
-    from capacity.plan import plan
+    from capacity.planning.montecarlo import plan
 
     rows = []
     for n_paths, horizon in ((2000, 365), (5000, 365), (2000, 730)):

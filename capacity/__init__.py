@@ -24,51 +24,57 @@ _EXPORTS: dict[str, str] = {
     "daily_percentiles": "data",
     "daily_tier_cpu": "data",
     "apps_from_changes": "data",
-    "fit_growth": "growth",
-    "GrowthFit": "growth",
-    "fit_messaging": "messaging",
-    "MessagingModel": "messaging",
-    "Strategy": "strategies",
-    "Broadcast": "strategies",
-    "Targeted": "strategies",
-    "Sharded": "strategies",
-    "PatternSubscription": "strategies",
-    "fit_usl": "usl",
-    "USLFit": "usl",
-    "USLPeak": "usl",
-    "erlang_c": "queueing",
-    "utilisation_limit": "queueing",
-    "Plan": "plan",
-    "Project": "plan",
-    "LeadTime": "plan",
-    "SwitchStrategy": "plan",
-    "AddServers": "plan",
-    "ScaleCost": "plan",
-    "LatencyLimit": "plan",
-    "FixedLoad": "plan",
-    "drift": "plan",
-    "threshold_crossing": "plan",
+    "fit_growth": "growth.fit",
+    "GrowthFit": "growth.fit",
+    "fit_messaging": "load.messaging",
+    "MessagingModel": "load.messaging",
+    "Strategy": "load.strategies",
+    "Broadcast": "load.strategies",
+    "Targeted": "load.strategies",
+    "Sharded": "load.strategies",
+    "PatternSubscription": "load.strategies",
+    "fit_usl": "load.usl",
+    "USLFit": "load.usl",
+    "USLPeak": "load.usl",
+    "erlang_c": "load.queueing",
+    "utilisation_limit": "load.queueing",
+    "plan": "planning.montecarlo",
+    "Plan": "planning.result",
+    "Project": "planning.projects",
+    "LeadTime": "planning.projects",
+    "SwitchStrategy": "planning.projects",
+    "AddServers": "planning.projects",
+    "ScaleCost": "planning.projects",
+    "LatencyLimit": "planning.limits",
+    "FixedLoad": "planning.limits",
+    "drift": "planning.result",
+    "threshold_crossing": "planning.montecarlo",
     "load_config": "config",
     "run": "pipeline",
     "replay": "pipeline",
     "Forecast": "pipeline",
     "Replay": "pipeline",
-    "write_report": "report",
-    "fit_growth_many": "batch",
-    "plan_many": "batch",
-    "read_series_groups": "batch",
+    "write_report": "report.html",
+    "fit_growth_many": "batch.fitting",
+    "plan_many": "batch.fitting",
+    "read_series_groups": "batch.fitting",
 }
 
-# domain modules, reachable as attributes (``capacity.queueing.erlang_c``) without an explicit import
-_SUBMODULES = {"errors", "data", "config", "growth", "messaging", "strategies", "queueing", "usl", "plan",
-               "pipeline", "charts", "report", "batch"}
+# subpackages and modules, reachable as attributes (``capacity.growth``) without an explicit import;
+# the short names of the load modules (``capacity.queueing.erlang_c``) stay as they were before the move
+_SUBMODULES = {
+    "errors": "errors", "data": "data", "config": "config", "pipeline": "pipeline", "charts": "charts",
+    "growth": "growth", "load": "load", "planning": "planning", "report": "report", "batch": "batch",
+    "messaging": "load.messaging", "strategies": "load.strategies", "queueing": "load.queueing",
+    "usl": "load.usl",
+}
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
-        return importlib.import_module(f"capacity.{name}")
+        return importlib.import_module(f"capacity.{_SUBMODULES[name]}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'capacity' has no attribute {name!r}")

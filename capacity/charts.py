@@ -1,4 +1,4 @@
-"""The report's charts, and rendering any Altair chart to a static SVG (offline, via vl-convert)."""
+"""The house chart style, and rendering any Altair chart to a static SVG (offline, via vl-convert)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import altair as alt
 
-    from capacity.pipeline import Forecast
 
-__all__ = ["FONT", "to_svg", "report_charts", "use_static_charts"]
+__all__ = ["FONT", "to_svg", "use_static_charts"]
 
 #: Chart text font. Static renderers measure label widths with the font they are given; a browser
 #: that draws a wider substitute clips long labels, so name a font that pages will also have.
@@ -57,30 +56,3 @@ def _vl_version() -> str:
     # render with the Vega-Lite version whose schema altair writes ("v6.4.1" -> "6.4")
     major, minor = alt.SCHEMA_VERSION.lstrip("v").split(".")[:2]
     return f"{major}.{minor}"
-
-
-def report_charts(forecast: Forecast) -> dict[str, alt.TopLevelMixin]:
-    """The charts of the scheduled report, by file stem, in reading order."""
-    from capacity.data import daily_tier_cpu
-    from capacity.plan_charts import crossing_histogram, project_windows, utilisation_fan
-
-    plan, growth, load = forecast.plan, forecast.growth, forecast.load
-    from capacity.errors import CapacityError
-
-    try:  # the app count at which the limit is reached, drawn on the growth chart
-        threshold = float(load.apps_at(plan.limit, strategy=plan.strategy, servers=plan.servers))
-    except CapacityError:
-        threshold = None
-    charts = {
-        "growth": growth.chart(plan.horizon_days, threshold=threshold).properties(
-            width=640, height=260, title="Live apps: history, forecast (80% band) and regime changes"),
-        "messaging": load.chart(limit=plan.limit, servers=plan.servers).properties(
-            width=640, height=260,
-            title=f"Messaging CPU vs apps per fan-out strategy ({plan.servers} servers)"),
-        "utilisation": utilisation_fan(plan, history=daily_tier_cpu(forecast.inputs.samples,
-                                                                    servers=plan.servers)),
-        "crossing": crossing_histogram(plan),
-    }
-    if len(plan.deadlines):
-        charts["projects"] = project_windows(plan)
-    return charts

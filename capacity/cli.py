@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--out", help="reports folder (default: reports/ in the working directory)")
     replay.add_argument("--quiet", action="store_true", help="print nothing on success")
 
-    from capacity.batch_cli import add_forecast_many_parser
+    from capacity.batch.cli import add_forecast_many_parser
 
     add_forecast_many_parser(commands)
     return parser
@@ -81,7 +81,7 @@ def _forecast(args: argparse.Namespace) -> int:
 
     from capacity.config import load_config
     from capacity.pipeline import run, stderr_progress
-    from capacity.report import write_report
+    from capacity.report.html import write_report
 
     config = load_config(args.config)
     out = _out_dir(args, config)
@@ -113,7 +113,7 @@ def _replay(args: argparse.Namespace) -> int:
 
     from capacity.config import load_config
     from capacity.pipeline import load_inputs, replay, stderr_progress
-    from capacity.report import write_replay
+    from capacity.report.html import write_replay
 
     config = load_config(args.config)
     out = _out_dir(args, config)
@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "replay":
             return _replay(args)
         if args.command == "forecast-many":
-            from capacity.batch_cli import forecast_many
+            from capacity.batch.cli import forecast_many
 
             return forecast_many(args)
     except CapacityError as exc:

@@ -21,9 +21,10 @@ from capacity.errors import CapacityError, ConfigError, InputDataError
 if TYPE_CHECKING:
     import altair as alt
 
-    from capacity.growth import GrowthFit
-    from capacity.messaging import MessagingModel
-    from capacity.plan import Plan, Project
+    from capacity.growth.fit import GrowthFit
+    from capacity.load.messaging import MessagingModel
+    from capacity.planning.projects import Project
+    from capacity.planning.result import Plan
 
 __all__ = ["Inputs", "Forecast", "Replay", "read_data", "load_inputs", "run_inputs", "run", "replay",
            "projects_from_config"]
@@ -119,7 +120,7 @@ def run_inputs(config: str | Path | Config | None = None, *, as_of: dt.date | No
 
 def projects_from_config(config: Config, strategies: Iterable[str]) -> list[Project]:
     """The config's ``[[project]]`` entries as planning objects, checked against the strategies."""
-    from capacity.plan import Project, SwitchStrategy, effect_from_config
+    from capacity.planning.projects import Project, SwitchStrategy, effect_from_config
 
     known = list(strategies)
     projects = []
@@ -134,7 +135,7 @@ def projects_from_config(config: Config, strategies: Iterable[str]) -> list[Proj
 
 
 def _limit(config: Config) -> Any:
-    from capacity.plan import LatencyLimit
+    from capacity.planning.limits import LatencyLimit
 
     if "cpu" in config.limit:
         return float(config.limit["cpu"])
@@ -188,10 +189,11 @@ def run(
     data : (apps, samples), optional
         The output of :func:`read_data` (a replay reads the files once).
     """
-    from capacity.growth import fit_growth
-    from capacity.messaging import fit_messaging
-    from capacity.plan import LatencyLimit, plan
-    from capacity.strategies import strategies_from_config
+    from capacity.growth.fit import fit_growth
+    from capacity.load.messaging import fit_messaging
+    from capacity.load.strategies import strategies_from_config
+    from capacity.planning.limits import LatencyLimit
+    from capacity.planning.montecarlo import plan
 
     if not isinstance(config, Config):
         config = load_config(config)
@@ -268,7 +270,7 @@ class Replay:
 
     def chart(self) -> alt.LayerChart:
         """Crossing P10-P90 and each project's must-land-by, as seen on each replay date."""
-        from capacity.plan_charts import replay_chart
+        from capacity.planning.charts import replay_chart
 
         return replay_chart(self)
 

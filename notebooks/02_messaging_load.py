@@ -47,8 +47,8 @@ from IPython.display import Markdown, display
 import capacity
 from capacity import queueing
 from capacity.charts import use_static_charts
+from capacity.load.strategies import strategies_from_config
 from capacity.pipeline import run_inputs
-from capacity.strategies import strategies_from_config
 
 # %% tags=["parameters"]
 config: str = "../data/sample/plan.toml"  # planning config: data files, strategies, limit

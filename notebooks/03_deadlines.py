@@ -36,8 +36,9 @@ from IPython.display import Markdown, display
 from capacity.charts import use_static_charts
 from capacity.data import daily_tier_cpu
 from capacity.pipeline import projects_from_config, run
-from capacity.plan import drift, plan
-from capacity.plan_charts import crossing_histogram, project_windows, utilisation_fan
+from capacity.planning.charts import crossing_histogram, project_windows, utilisation_fan
+from capacity.planning.montecarlo import plan
+from capacity.planning.result import drift
 
 # %% tags=["parameters"]
 config: str = "../data/sample/plan.toml"  # planning config: data, limit, confidence, projects
@@ -135,7 +136,7 @@ display(deadlines[["project", "runway_p10", "runway_p50", "runway_p90", "runway_
 # ## What if...
 #
 # The same futures (same growth paths, same parameter draws, same seed) with one thing changed, so
-# the differences come from the change and not from the noise. `capacity.plan.drift` lists how far
+# the differences come from the change and not from the noise. `capacity.drift` lists how far
 # each date moved (negative: earlier).
 
 # %%

@@ -50,7 +50,9 @@ from IPython.display import Markdown, display
 import capacity
 from capacity.charts import use_static_charts
 from capacity.pipeline import projects_from_config, replay, run, run_inputs
-from capacity.plan import SwitchStrategy, drift, plan
+from capacity.planning.montecarlo import plan
+from capacity.planning.projects import SwitchStrategy
+from capacity.planning.result import drift
 
 # %% tags=["parameters"]
 config: str = "../data/sample/plan.toml"  # planning config of the sample platform
@@ -226,7 +228,7 @@ if weekly.warning_date is not None:
 # ## How far a plan made from the old growth rate drifted
 #
 # The plan of the end of August against the plan made six days before the outage, date by date
-# (`capacity.plan.drift`; negative: the date moved earlier).
+# (`capacity.drift`; negative: the date moved earlier).
 
 # %%
 late = run(cfg, as_of=pd.Timestamp(late_plan).date(), n_paths=n_paths)

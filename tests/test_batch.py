@@ -1,4 +1,4 @@
-"""Batch fitting and planning of many series (capacity.batch, capacity.batch_cli)."""
+"""Batch fitting and planning of many series (capacity.batch)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capacity.batch import BATCH_FIT_OPTIONS, fit_growth_many, plan_many, read_series_groups, series_seeds
-from capacity.batch_cli import add_forecast_many_parser, forecast_many
+from capacity.batch.cli import add_forecast_many_parser, forecast_many
+from capacity.batch.fitting import (
+    BATCH_FIT_OPTIONS,
+    fit_growth_many,
+    plan_many,
+    read_series_groups,
+    series_seeds,
+)
 from capacity.errors import ConfigError, InputDataError
-from capacity.growth import fit_growth
-from capacity.plan import threshold_crossing
+from capacity.growth.fit import fit_growth
+from capacity.planning.montecarlo import threshold_crossing
 
 DAYS = 126  # 18 weeks: long enough for a backtest, short enough to keep the fits fast
 HORIZON, N_PATHS = 120, 200

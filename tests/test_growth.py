@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import capacity
 from capacity.data import load_apps
 from capacity.errors import ConfigError, InputDataError
-from capacity.growth import MODELS, GrowthFit, fit_growth
+from capacity.growth.fit import MODELS, GrowthFit, fit_growth
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"

@@ -16,13 +16,8 @@ from scipy import optimize, signal
 
 from capacity.data import attach_apps, load_apps, load_messaging
 from capacity.errors import CapacityError, FitError, InputDataError
-from capacity.messaging import (
-    MessagingModel,
-    _nnls_gram,
-    busy_cores,
-    fit_messaging,
-)
-from capacity.strategies import Broadcast, PatternSubscription, Sharded, Strategy, Targeted
+from capacity.load.messaging import MessagingModel, _nnls_gram, busy_cores, fit_messaging
+from capacity.load.strategies import Broadcast, PatternSubscription, Sharded, Strategy, Targeted
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 SWITCH = pd.Timestamp("2010-10-27 02:00")

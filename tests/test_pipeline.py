@@ -10,7 +10,7 @@ import pytest
 
 import capacity
 from capacity.pipeline import replay, run
-from capacity.plan import drift
+from capacity.planning.result import drift
 
 REPLACEMENT, TARGETED, SERVERS = ("Messaging system replacement", "Targeted message routing",
                                   "Two more messaging servers")

@@ -1,4 +1,4 @@
-"""Tests of capacity.plan: crossing dates, deadlines, P(late), runway, roadmap."""
+"""Tests of capacity.planning: crossing dates, deadlines, P(late), runway, roadmap."""
 
 from __future__ import annotations
 
@@ -8,17 +8,10 @@ import pytest
 from scipy import special
 
 from capacity.errors import CapacityError
-from capacity.plan import (
-    AddServers,
-    FixedLoad,
-    LatencyLimit,
-    LeadTime,
-    Project,
-    ScaleCost,
-    SwitchStrategy,
-    plan,
-)
-from capacity.strategies import Targeted
+from capacity.load.strategies import Targeted
+from capacity.planning.limits import FixedLoad, LatencyLimit
+from capacity.planning.montecarlo import plan
+from capacity.planning.projects import AddServers, LeadTime, Project, ScaleCost, SwitchStrategy
 
 AS_OF = pd.Timestamp("2020-01-01")
 # one delivery per message, one core, no fixed cost: utilisation = b * apps exactly
@@ -217,7 +210,7 @@ def test_bad_project_definitions():
 
 
 def test_threshold_crossing_on_counts():
-    from capacity.plan import threshold_crossing
+    from capacity.planning.montecarlo import threshold_crossing
 
     crossing = threshold_crossing(linear_paths(10, 500), 3000.0, horizon_days=500)
     assert crossing.p50 == AS_OF + pd.Timedelta(days=200)  # 1000 + 10 t = 3000
@@ -225,13 +218,15 @@ def test_threshold_crossing_on_counts():
     assert never.p10 is None and never.p_none == 1.0
 
 
-def test_capacity_plan_is_callable_and_a_module():
+def test_capacity_plan_is_the_function_in_any_import_order():
     import capacity
     import capacity.pipeline
+    import capacity.planning.montecarlo  # no module is named plan, so no import can rebind capacity.plan
 
     result = capacity.plan(linear_paths(5, 500), LOAD, strategy="one", servers=1, limit=0.5, horizon_days=500)
     assert result.crossing.p50 == AS_OF + pd.Timedelta(days=400)
-    assert capacity.plan.Project is Project
+    assert capacity.plan is capacity.planning.plan
+    assert capacity.Project is Project
 
 
 class _Line:

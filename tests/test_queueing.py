@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from capacity.errors import CapacityError, InputDataError
-from capacity.queueing import (
+from capacity.load.queueing import (
     erlang_b,
     erlang_c,
     mmc_response_quantile,

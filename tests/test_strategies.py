@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from capacity.errors import ConfigError
-from capacity.strategies import (
+from capacity.load.strategies import (
     STRATEGY_KINDS,
     Broadcast,
     PatternSubscription,

@@ -22,7 +22,7 @@ from scipy import stats
 
 import capacity
 from capacity.errors import CapacityError, InputDataError
-from capacity.usl import USLFit, USLPeak, fit_usl, usl_throughput
+from capacity.load.usl import USLFit, USLPeak, fit_usl, usl_throughput
 
 DATA = Path(__file__).parent / "data" / "usl"
 

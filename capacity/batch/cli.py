@@ -95,7 +95,7 @@ def _threshold(text: str) -> float | str:
 
 def forecast_many(args: argparse.Namespace) -> int:
     """Run ``capacity forecast-many``; returns the exit status (0 once the table is written)."""
-    from capacity.batch import fit_growth_many, plan_many
+    from capacity.batch.fitting import fit_growth_many, plan_many
 
     shown = [-1]
 

@@ -3,7 +3,7 @@
 A planner at a large platform forecasts apps per region, per stack, per tenant: not one series but
 thousands. :func:`fit_growth_many` fits :func:`capacity.growth.fit_growth` to every series of a
 tidy long frame (or a Parquet/CSV file) and :func:`plan_many` adds, per series, when the forecast
-crosses a capacity threshold (:func:`capacity.plan.threshold_crossing`). Both return one row per
+crosses a capacity threshold (:func:`capacity.planning.threshold_crossing`). Both return one row per
 series; a series that cannot be fitted gets an ``error`` message instead of aborting the batch.
 
 Where the work runs
@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from capacity.errors import CapacityError, ConfigError, InputDataError
-from capacity.growth_models import MODELS
+from capacity.growth.models import MODELS
 
 __all__ = ["fit_growth_many", "plan_many", "series_seeds", "read_series_groups", "BATCH_FIT_OPTIONS"]
 
@@ -154,8 +154,8 @@ def _fit_columns(fit: Any) -> dict[str, Any]:
 
 def _process(job: _Job) -> list[dict[str, Any]]:
     """Fit (and cross) every series of a chunk; one row each, errors in the ``error`` field."""
-    from capacity.growth import fit_growth
-    from capacity.plan import threshold_crossing
+    from capacity.growth.fit import fit_growth
+    from capacity.planning.montecarlo import threshold_crossing
 
     rows = []
     for sid, raw_dates, raw_values, threshold in job.series:

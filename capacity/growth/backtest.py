@@ -17,15 +17,9 @@ import numpy as np
 import pandas as pd
 
 from capacity.errors import InputDataError
-from capacity.growth_models import (
-    MODELS,
-    Candidate,
-    fit_curve,
-    fit_local_trend,
-    piecewise_candidate,
-)
-from capacity.growth_regimes import Segmentation, segment_rate
-from capacity.growth_sim import SCALE_GRID, CoverageGrid, Uncertainty, origin_draws
+from capacity.growth.models import MODELS, Candidate, fit_curve, fit_local_trend, piecewise_candidate
+from capacity.growth.paths import SCALE_GRID, CoverageGrid, Uncertainty, origin_draws
+from capacity.growth.regimes import Segmentation, segment_rate
 
 __all__ = ["MIN_OBS", "MIN_BLOCKS", "Prepared", "prepare", "FitState", "fit_state",
            "BacktestResult", "run_backtest"]
@@ -134,7 +128,7 @@ class FitState:
 
 
 def uncertainty_of(seg: Segmentation, monotone: bool) -> Uncertainty:
-    """Rate and noise uncertainty of the paths from the last regime (see growth_sim)."""
+    """Rate and noise uncertainty of the paths from the last regime (see capacity.growth.paths)."""
     info = abs(seg.last_sum) + 0.5
     return Uncertainty(
         rate_log_sd=float(np.sqrt(np.log1p(seg.phi / info))),

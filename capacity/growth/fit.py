@@ -15,9 +15,9 @@ Conventions
   :meth:`GrowthFit.summary`'s notes. Weekly or monthly input is used as it is.
 - Randomness only through ``seed`` arguments: the same data and seeds give identical results.
 
-The machinery lives in four helper modules: :mod:`capacity.growth_fit` (preparation, fitting at
-one origin, the rolling-origin backtest), :mod:`capacity.growth_regimes` (segmentation of the
-rate), :mod:`capacity.growth_models` (candidate shapes) and :mod:`capacity.growth_sim` (paths and
+The machinery lives in four helper modules: :mod:`capacity.growth.backtest` (preparation, fitting at
+one origin, the rolling-origin backtest), :mod:`capacity.growth.regimes` (segmentation of the
+rate), :mod:`capacity.growth.models` (candidate shapes) and :mod:`capacity.growth.paths` (paths and
 their calibration).
 """
 
@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 
 from capacity.errors import ConfigError, InputDataError
-from capacity.growth_fit import fit_state, prepare, run_backtest
-from capacity.growth_models import MODELS, Candidate
-from capacity.growth_sim import Uncertainty, simulate_paths
+from capacity.growth.backtest import fit_state, prepare, run_backtest
+from capacity.growth.models import MODELS, Candidate
+from capacity.growth.paths import Uncertainty, simulate_paths
 
 __all__ = ["fit_growth", "GrowthFit", "MODELS"]
 
@@ -134,7 +134,7 @@ class GrowthFit:
     uncertainty : Uncertainty
         Parameters of the simulated rate uncertainty and increment noise.
     candidates : tuple of Candidate
-        The fitted candidate shapes (see :mod:`capacity.growth_models`).
+        The fitted candidate shapes (see :mod:`capacity.growth.models`).
     failed : dict
         Candidates that could not be fitted, with the reason.
     notes : tuple of str
@@ -451,15 +451,15 @@ def fit_growth(
     Notes
     -----
     1. The rate of new apps (weekly sums of the daily increments) is segmented into regimes of
-       constant rate (:mod:`capacity.growth_regimes`); a regime may start in the last 4 weeks.
-    2. Every candidate of :data:`MODELS` is fitted (:mod:`capacity.growth_models`) and replayed at
+       constant rate (:mod:`capacity.growth.regimes`); a regime may start in the last 4 weeks.
+    2. Every candidate of :data:`MODELS` is fitted (:mod:`capacity.growth.models`) and replayed at
        ``n_origins`` rolling origins; its weight is proportional to the inverse of its scaled
        error there. A regime change too recent for any origin to have seen (and with
        ``prob >= 0.5``) puts all the weight on the piecewise model, which follows the new regime.
     3. Paths combine the weighted mean rate with the uncertainty of the current rate, the risk of
        further changes (with the history's frequency and size) and day-to-day noise; one scale on
        the rate uncertainty is calibrated so that the backtest's ``level`` intervals cover as
-       often as they should (:mod:`capacity.growth_sim`).
+       often as they should (:mod:`capacity.growth.paths`).
 
     Examples
     --------

@@ -8,7 +8,7 @@ missed the latest observation).
 ==============  ==========================================================================
 name            shape
 ==============  ==========================================================================
-``piecewise``   the rate of new apps is piecewise constant (see :mod:`capacity.growth_regimes`);
+``piecewise``   the rate of new apps is piecewise constant (see :mod:`capacity.growth.regimes`);
                 the future keeps the last regime's rate (its quasi-Poisson posterior mean)
 ``linear``      ``y = a + b t`` (least squares on all data)
 ``exponential`` ``log y = a + g t`` (least squares, weighted by ``y`` so recent, larger counts

@@ -8,10 +8,10 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from capacity.messaging import _resolve
+from capacity.load.messaging import _resolve
 
 if TYPE_CHECKING:
-    from capacity.messaging import MessagingModel
+    from capacity.load.messaging import MessagingModel
 
 
 def messaging_chart(

@@ -32,7 +32,7 @@ import pandas as pd
 from scipy import special
 
 from capacity.errors import CapacityError, FitError, InputDataError
-from capacity.strategies import Strategy, strategy_from_config
+from capacity.load.strategies import Strategy, strategy_from_config
 
 if TYPE_CHECKING:
     import altair as alt
@@ -813,7 +813,7 @@ class MessagingModel:
         -------
         altair.LayerChart
         """
-        from capacity.messaging_charts import messaging_chart
+        from capacity.load.charts import messaging_chart
 
         return messaging_chart(self, limit=limit, servers=servers, apps_max=apps_max, strategies=strategies,
                                level=level)

@@ -1,4 +1,4 @@
-"""Altair charts of a :class:`~capacity.plan.Plan` (kept apart so the planner stays small)."""
+"""Altair charts of a :class:`~capacity.planning.Plan`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from capacity.plan import Plan
+    from capacity.planning.result import Plan
 
 WIDTH = 640
 

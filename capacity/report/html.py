@@ -337,7 +337,8 @@ def write_report(forecast: Forecast, out: str | Path = "reports") -> Path:
     Path
         ``out/<as-of date>`` (a symlink to the build folder).
     """
-    from capacity.charts import report_charts, to_svg
+    from capacity.charts import to_svg
+    from capacity.report.charts import report_charts
 
     out = Path(out)
     day = forecast.plan.as_of.date().isoformat()

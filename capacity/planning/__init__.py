@@ -1,0 +1,23 @@
+"""Deadlines: when utilisation crosses the limit, and by when each project must land and start.
+
+- :mod:`~capacity.planning.projects`: projects, their effects and lead times;
+- :mod:`~capacity.planning.limits`: a latency-derived limit and a fixed load for what-if plans;
+- :mod:`~capacity.planning.montecarlo`: :func:`plan`, the Monte Carlo over growth and load draws;
+- :mod:`~capacity.planning.result`: :class:`Plan`, :class:`Crossing` and :func:`drift`;
+- :mod:`~capacity.planning.charts`: the utilisation fan, crossing histogram and project windows.
+"""
+
+from capacity.planning.limits import FixedLoad, LatencyLimit
+from capacity.planning.montecarlo import plan, threshold_crossing
+from capacity.planning.projects import (
+           AddServers,
+           LeadTime,
+           Project,
+           ScaleCost,
+           SwitchStrategy,
+           effect_from_config,
+)
+from capacity.planning.result import Crossing, Plan, drift
+
+__all__ = ["plan", "threshold_crossing", "Plan", "Crossing", "drift", "Project", "LeadTime", "SwitchStrategy",
+           "AddServers", "ScaleCost", "effect_from_config", "LatencyLimit", "FixedLoad"]
