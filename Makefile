@@ -13,13 +13,13 @@ PIP_QUIET := --quiet --disable-pip-version-check --no-input
 .PHONY: help forecast replay test lint bench bench-broker lab notebooks sample clean
 
 help:
-	@echo "make forecast   run the capacity report on data/sample (writes reports/<date>/)"
+	@echo "make forecast   run the capacity report on capacity/sample (writes reports/<date>/)"
 	@echo "make test       lint and run the test suite"
 	@echo "make lab        JupyterLab on notebooks/"
 	@echo "make notebooks  execute every notebook, HTML copies in reports/notebooks/"
 	@echo "make bench      benchmarks (print tables)"
 	@echo "make lint       ruff"
-	@echo "make sample     regenerate data/sample from scripts/make_sample.py"
+	@echo "make sample     regenerate capacity/sample from scripts/make_sample.py"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     "CapacityError": "errors",
+    "ArgumentError": "errors",
     "InputDataError": "errors",
     "ConfigError": "errors",
     "FitError": "errors",
@@ -63,7 +64,8 @@ _EXPORTS: dict[str, str] = {
 # subpackages and modules, reachable as attributes (``capacity.growth``) without an explicit import;
 # the short names of the load modules (``capacity.queueing.erlang_c``) stay as they were before the move
 _SUBMODULES = {
-    "errors": "errors", "data": "data", "config": "config", "pipeline": "pipeline", "charts": "charts",
+    "errors": "errors", "validation": "validation", "data": "data", "config": "config",
+    "pipeline": "pipeline", "charts": "charts",
     "growth": "growth", "load": "load", "planning": "planning", "report": "report", "batch": "batch",
     "messaging": "load.messaging", "strategies": "load.strategies", "queueing": "load.queueing",
     "usl": "load.usl",

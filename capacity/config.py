@@ -18,8 +18,8 @@ from capacity.errors import ConfigError
 
 __all__ = ["Config", "ProjectSpec", "load_config", "DEFAULT_CONFIG"]
 
-#: the sample platform's config, used when no config is given
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "data" / "sample" / "plan.toml"
+#: the sample platform's config, used when no config is given; shipped in the package so a wheel runs it
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "sample" / "plan.toml"
 
 _TOP = {"as_of", "data", "messaging", "limit", "forecast", "project", "report"}
 _DATA = {"apps", "messaging", "apps_columns", "messaging_columns"}

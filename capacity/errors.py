@@ -6,11 +6,16 @@ them all in one place; the ones about bad input are also ``ValueError`` so gener
 
 from __future__ import annotations
 
-__all__ = ["CapacityError", "InputDataError", "ConfigError", "FitError"]
+__all__ = ["CapacityError", "ArgumentError", "InputDataError", "ConfigError", "FitError"]
 
 
 class CapacityError(Exception):
     """Base class of every error `capacity` raises on purpose."""
+
+
+class ArgumentError(CapacityError, ValueError, TypeError):
+    """A function argument is of the wrong type or out of range; the message names the argument, the value
+    given and what is allowed (raised by :func:`capacity.validation.check_args`)."""
 
 
 class InputDataError(CapacityError, ValueError):

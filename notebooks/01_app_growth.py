@@ -24,7 +24,7 @@
 # 5. the backtest that judged the candidates;
 # 6. the same machinery on a real public series, a plugin registry whose growth re-accelerated.
 #
-# The first part runs on the **simulated** sample platform (`data/sample/`, see its README).
+# The first part runs on the **simulated** sample platform (`capacity/sample/`, see its README).
 
 # %%
 import altair as alt
@@ -35,7 +35,7 @@ import capacity
 from capacity.charts import use_static_charts
 
 # %% tags=["parameters"]
-apps_csv: str = "../data/sample/apps.csv"  # date, apps: live apps at the end of each day
+apps_csv: str = "../capacity/sample/apps.csv"  # date, apps: live apps at the end of each day
 as_of: str = "2010-10-20"  # use only the counts known on this day; empty: all of them
 horizon_days: int = 180  # forecast horizon; also the horizon the backtest judges the candidates at
 level: float = 0.8  # the fan's central interval

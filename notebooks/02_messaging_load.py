@@ -33,7 +33,7 @@
 # 4. the apps each strategy can carry before the limit, and the servers needed;
 # 5. why the limit sits below 100%: latency against utilisation from the queueing model.
 #
-# The data are the **simulated** sample platform's (`data/sample/`, see its README).
+# The data are the **simulated** sample platform's (`capacity/sample/`, see its README).
 
 # %%
 import importlib
@@ -51,7 +51,7 @@ from capacity.load.strategies import strategies_from_config
 from capacity.pipeline import run_inputs
 
 # %% tags=["parameters"]
-config: str = "../data/sample/plan.toml"  # planning config: data files, strategies, limit
+config: str = "../capacity/sample/plan.toml"  # planning config: data files, strategies, limit
 data_until: str = "2010-12-31"  # read the data up to this day (the sample ends on 2010-12-31)
 fit_until: str = "2010-10-26"  # fit on readings up to the end of this day (the last day of broadcast)
 limit: float = 0.0  # utilisation limit of the average server; 0 takes the config's

@@ -24,7 +24,7 @@
 # - the **runway** a project buys: when the limit is crossed again once it has landed;
 # - **what-ifs**: the same futures with a project two weeks later, or a different limit.
 #
-# The data are the **simulated** sample platform's (`data/sample/`, see its README); the projects
+# The data are the **simulated** sample platform's (`capacity/sample/`, see its README); the projects
 # are those of its planning config.
 
 # %%
@@ -41,7 +41,7 @@ from capacity.planning.montecarlo import plan
 from capacity.planning.result import drift
 
 # %% tags=["parameters"]
-config: str = "../data/sample/plan.toml"  # planning config: data, limit, confidence, projects
+config: str = "../capacity/sample/plan.toml"  # planning config: data, limit, confidence, projects
 as_of: str = "2010-09-07"  # plan with the data known on this day; empty: the config's as_of
 n_paths: int = 2000  # Monte Carlo futures
 delayed_project: str = "Targeted message routing"  # the what-if: this project two weeks later

@@ -1,4 +1,4 @@
-"""Generate the simulated sample platform in ``data/sample/``.
+"""Generate the simulated sample platform in ``capacity/sample/``.
 
 The simulation is deliberately independent of the package's models: it imports nothing from
 ``capacity``. It simulates what a 2010 hosting platform's telemetry would have looked like:
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 SEED = 20101027
-OUT = Path(__file__).resolve().parents[1] / "data" / "sample"
+OUT = Path(__file__).resolve().parents[1] / "capacity" / "sample"
 
 START, END = "2009-06-01", "2010-12-31"
 MILESTONE_NOV09 = ("2009-11-19", 40_000)  # RubyConf 2009 interview: ~40k apps, ~900/week

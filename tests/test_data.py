@@ -21,7 +21,7 @@ from capacity.data import (
 from capacity.errors import CapacityError, InputDataError
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "data" / "sample"
+SAMPLE = ROOT / "capacity" / "sample"
 REAL = ROOT / "data" / "real"
 
 

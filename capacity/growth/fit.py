@@ -464,7 +464,7 @@ def fit_growth(
     Examples
     --------
     >>> from capacity.data import load_apps
-    >>> fit = fit_growth(load_apps("data/sample/apps.csv")[:"2010-10-20"])  # doctest: +SKIP
+    >>> fit = fit_growth(load_apps("capacity/sample/apps.csv")[:"2010-10-20"])  # doctest: +SKIP
     >>> fit.regimes[["date", "rate_before", "rate_after"]]  # doctest: +SKIP
             date  rate_before  rate_after
     0 2010-09-06   128.832972       315.0

@@ -16,8 +16,8 @@ import pytest
 from capacity import __version__
 from capacity.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "data" / "sample"
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "capacity" / "sample"
 FILES = {"index.html", "summary.json", "deadlines.csv", "forecast.csv", "growth.svg", "messaging.svg",
          "utilisation.svg", "crossing.svg", "projects.svg"}
 

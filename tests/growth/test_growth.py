@@ -17,8 +17,8 @@ from capacity.data import load_apps
 from capacity.errors import ConfigError, InputDataError
 from capacity.growth.fit import MODELS, GrowthFit, fit_growth
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "data" / "sample"
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "capacity" / "sample"
 GROWTH = ROOT / "data" / "real" / "growth"
 
 

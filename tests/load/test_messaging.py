@@ -19,7 +19,7 @@ from capacity.errors import CapacityError, FitError, InputDataError
 from capacity.load.messaging import MessagingModel, _nnls_gram, busy_cores, fit_messaging
 from capacity.load.strategies import Broadcast, PatternSubscription, Sharded, Strategy, Targeted
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+SAMPLE = Path(__file__).resolve().parents[2] / "capacity" / "sample"
 SWITCH = pd.Timestamp("2010-10-27 02:00")
 STRATEGIES = {"broadcast": Broadcast(40, 100), "targeted": Targeted(3)}
 TRUE = {"u0": 2.0, "a": 4.0e-5, "b": 2.6e-7}
