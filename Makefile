@@ -10,16 +10,20 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_QUIET := --quiet --disable-pip-version-check --no-input
 
-.PHONY: help forecast replay test lint bench bench-broker lab notebooks sample clean
+.PHONY: help forecast replay test quick lint bench bench-broker lab notebooks sample clean
 
 help:
 	@echo "make forecast   run the capacity report on capacity/sample (writes reports/<date>/)"
-	@echo "make test       lint and run the test suite"
+	@echo "make test       lint and run the whole test suite (what CI runs)"
+	@echo "make quick      lint and the fast tests only (under a minute; slow and notebook tests skipped)"
+	@echo "make replay     replay the sample's 2010 story week by week"
 	@echo "make lab        JupyterLab on notebooks/"
 	@echo "make notebooks  execute every notebook, HTML copies in reports/notebooks/"
 	@echo "make bench      benchmarks (print tables)"
+	@echo "make bench-broker  validate the fan-out cost model on a real Redis broker"
 	@echo "make lint       ruff"
 	@echo "make sample     regenerate capacity/sample from scripts/make_sample.py"
+	@echo "make clean      remove .venv, reports and caches"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,15 +31,20 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install $(PIP_QUIET) -e '.[test,lab]' 2>&1 | { grep -v "^WARNING: Location" || true; } >&2
 	@touch $(STAMP)
 
+# recipes of the cron-facing targets are silent (@): with --quiet, nothing is printed on success
 forecast: $(STAMP)
-	$(BIN)/capacity forecast $(ARGS)
+	@$(BIN)/capacity forecast $(ARGS)
 
 replay: $(STAMP)
-	$(BIN)/capacity replay $(ARGS)
+	@$(BIN)/capacity replay $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+quick: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not slow and not notebook" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
