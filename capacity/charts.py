@@ -1,4 +1,9 @@
-"""The house chart style, and rendering any Altair chart to a static SVG (offline, via vl-convert)."""
+"""The house chart style, and rendering any Altair chart to a static SVG (offline, via vl-convert).
+
+The report (:mod:`capacity.report.html`) renders its charts with :func:`to_svg`; the notebooks call
+:func:`use_static_charts`. It imports nothing of ours at runtime, so any layer's charts
+(:mod:`capacity.load.charts`, :mod:`capacity.planning.charts`, ...) may use it without a cycle.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,12 @@
 """The ``capacity`` command line: the scheduled report that cron runs.
 
+``capacity forecast`` runs :func:`capacity.pipeline.run` and writes the report with
+:func:`capacity.report.html.write_report`; ``capacity replay`` runs :func:`capacity.pipeline.replay`
+(:func:`capacity.report.html.write_replay`); ``capacity forecast-many`` is :mod:`capacity.batch.cli`.
+With no ``--config`` the sample platform shipped in the package is used, so an installed wheel runs
+from any directory; reports go to ``--out``, else the config's ``report.out``, else ``reports/`` in
+the working directory.
+
 Exit status: 0 done; 2 bad input or config (a one-line message naming the file, key or row);
 3 with ``--fail-on-risk`` when a project is at risk; 1 any other failure (with a message).
 """
@@ -11,9 +18,14 @@ import datetime as dt
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from capacity import __version__
 from capacity.errors import CapacityError
+from capacity.validation import InstanceOf, check_args
+
+if TYPE_CHECKING:
+    from capacity.config import Config
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_AT_RISK = 0, 1, 2, 3
 
@@ -68,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _out_dir(args: argparse.Namespace, config) -> Path:
+def _out_dir(args: argparse.Namespace, config: Config) -> Path:
     """The reports folder, checked before any work is done."""
     out = Path(args.out) if args.out else (config.out or Path("reports"))
     if out.exists() and not out.is_dir():
@@ -137,7 +149,19 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (also used as the console script)."""
+    """Run the command line; returns the exit status (also used as the console script).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status (see the module docstring).
+    """
+    check_args("main", argv=(argv, [InstanceOf(list, tuple), None]))
     args = _parser().parse_args(argv)
     try:
         if args.command == "forecast":

@@ -2,12 +2,16 @@
 
 Every key, its meaning and its default is listed in the README ("The planning config"); this module
 is the single place that reads and checks it. A bad config raises :class:`~capacity.errors.ConfigError`
-with a one-line message naming the file and the key.
+with a one-line message naming the file and the key. Paths inside a config are relative to its folder;
+the default config, :data:`DEFAULT_CONFIG`, is the sample platform shipped in the package
+(``capacity/sample/plan.toml``), so nothing depends on a repository checkout. :mod:`capacity.pipeline`
+turns a :class:`Config` into a plan.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from capacity.errors import ConfigError
+from capacity.validation import PATH, check_args
 
 __all__ = ["Config", "ProjectSpec", "load_config", "DEFAULT_CONFIG"]
 
 #: the sample platform's config, used when no config is given; shipped in the package so a wheel runs it
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "sample" / "plan.toml"
+
 
 _TOP = {"as_of", "data", "messaging", "limit", "forecast", "project", "report"}
 _DATA = {"apps", "messaging", "apps_columns", "messaging_columns"}
@@ -119,13 +125,14 @@ class _Reader:
         raise self.fail(key, f"must be a date like 2010-10-27, not {value!r}")
 
 
-def load_config(path: str | Path | None = None) -> Config:
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read and check a planning config.
 
     Parameters
     ----------
-    path : str or Path, optional
-        The TOML file; default :data:`DEFAULT_CONFIG` (the sample platform).
+    path : str or PathLike, optional
+        The TOML file (not ``''``); default :data:`DEFAULT_CONFIG` (the sample platform, shipped in
+        the package). Relative paths inside it are resolved against its folder.
 
     Returns
     -------
@@ -133,23 +140,43 @@ def load_config(path: str | Path | None = None) -> Config:
 
     Raises
     ------
+    ArgumentError
+        ``path`` is not a path.
     ConfigError
         Unreadable or malformed file, unknown or missing key, or a value of the wrong kind; the
         message names the file and the key.
     """
+    check_args("load_config", path=(path, [*PATH, None]))
     path = Path(path) if path is not None else DEFAULT_CONFIG
+    raw = _read_toml(path)
+    r = _Reader(path)
+    r.table({"": raw}, "", "", _TOP)
+    base = path.resolve().parent
+    # each step checks its own tables; they run in file order so the first error reported stays the same
+    data = _data(r, raw, base)
+    messaging, strategies = _messaging(r, raw)
+    limit = _limit(r, raw)
+    forecast = r.table(raw, "forecast", "forecast", _FORECAST)
+    report = r.table(raw, "report", "report", _REPORT)
+    out = r.text(report, "out", "report.out")
+    projects = _projects(r, raw)
+    return Config(path=path, **data, strategies=strategies, limit=limit, projects=projects,
+                  out=(base / out).resolve() if out else None, **_settings(r, raw, messaging, forecast))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the config ({exc.__class__.__name__})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: malformed TOML ({exc})") from None
-    r = _Reader(path)
-    r.table({"": raw}, "", "", _TOP)
-    base = path.resolve().parent
 
+
+def _data(r: _Reader, raw: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    """``[data]``: the two input files (absolute) and their column names."""
     data = r.table(raw, "data", "data", _DATA)
     files = {}
     for name in ("apps", "messaging"):
@@ -162,7 +189,12 @@ def load_config(path: str | Path | None = None) -> Config:
     for table, key in ((apps_columns, "data.apps_columns"), (messaging_columns, "data.messaging_columns")):
         for name in table:
             r.text(table, name, f"{key}.{name}")
+    return {"apps": files["apps"], "messaging": files["messaging"], "apps_columns": dict(apps_columns),
+            "messaging_columns": dict(messaging_columns)}
 
+
+def _messaging(r: _Reader, raw: Mapping[str, Any]) -> tuple[dict, dict[str, dict[str, Any]]]:
+    """``[messaging]``: the table itself (its numbers are read later) and the strategy definitions."""
     messaging = r.table(raw, "messaging", "messaging", _MESSAGING)
     strategies = messaging.get("strategies", {})
     if not isinstance(strategies, dict) or not all(isinstance(v, dict) for v in strategies.values()):
@@ -170,26 +202,30 @@ def load_config(path: str | Path | None = None) -> Config:
     for name, spec in strategies.items():
         if "kind" not in spec:
             raise r.fail(f"messaging.strategies.{name}.kind", "is required (broadcast, targeted, ...)")
+    return messaging, {k: dict(v) for k, v in strategies.items()}
 
+
+def _limit(r: _Reader, raw: Mapping[str, Any]) -> dict[str, float]:
+    """``[limit]``: exactly one of a CPU utilisation or a latency target (with its service time)."""
     limit = r.table(raw, "limit", "limit", _LIMIT)
     if not limit:
         limit = {"cpu": 0.7}
     if ("cpu" in limit) == ("latency_ms" in limit):
         raise r.fail("limit", "needs exactly one of 'cpu' (a utilisation 0..1) or 'latency_ms'")
-    checked_limit = {}
+    checked = {}
     for name, low, high in (("cpu", 0.01, 1.0), ("latency_ms", 0.0, None), ("service_ms", 0.0, None),
                             ("quantile", 0.0, 0.9999), ("parallelism", 1, None)):
         value = r.number(limit, name, f"limit.{name}", None, low=low, high=high,
                          integer=name == "parallelism")
         if value is not None:
-            checked_limit[name] = value
-    if "latency_ms" in checked_limit and "service_ms" not in checked_limit:
+            checked[name] = value
+    if "latency_ms" in checked and "service_ms" not in checked:
         raise r.fail("limit.service_ms", "is required with limit.latency_ms (mean service time, ms)")
+    return checked
 
-    forecast = r.table(raw, "forecast", "forecast", _FORECAST)
-    report = r.table(raw, "report", "report", _REPORT)
-    out = r.text(report, "out", "report.out")
 
+def _projects(r: _Reader, raw: Mapping[str, Any]) -> tuple[ProjectSpec, ...]:
+    """``[[project]]``: each entry checked, names unique."""
     projects = raw.get("project", [])
     if not isinstance(projects, list):
         raise r.fail("project", "must be an array of tables: [[project]]")
@@ -198,29 +234,25 @@ def load_config(path: str | Path | None = None) -> Config:
     for i, name in enumerate(names):
         if name in names[:i]:
             raise r.fail(f"project[{i}].name", f"repeats the project name {name!r}")
+    return specs
 
-    return Config(
-        path=path,
-        apps=files["apps"],
-        messaging=files["messaging"],
-        apps_columns=dict(apps_columns),
-        messaging_columns=dict(messaging_columns),
-        cores_per_server=r.number(messaging, "cores_per_server", "messaging.cores_per_server", 8,
-                                  low=1, integer=True),
-        strategies={k: dict(v) for k, v in strategies.items()},
-        strategy=r.text(messaging, "strategy", "messaging.strategy"),
-        servers=r.number(messaging, "servers", "messaging.servers", None, low=1, integer=True),
-        limit=checked_limit,
-        confidence=r.number(forecast, "confidence", "forecast.confidence", 0.9, low=0.5, high=0.999),
-        horizon_days=r.number(forecast, "horizon_days", "forecast.horizon_days", 365, low=7,
-                              high=3650, integer=True),
-        n_paths=r.number(forecast, "n_paths", "forecast.n_paths", 2000, low=100, high=100_000,
-                         integer=True),
-        seed=r.number(forecast, "seed", "forecast.seed", 0, low=0, integer=True),
-        as_of=r.date(raw, "as_of", "as_of"),
-        projects=specs,
-        out=(base / out).resolve() if out else None,
-    )
+
+def _settings(r: _Reader, raw: Mapping[str, Any], messaging: Mapping[str, Any],
+              forecast: Mapping[str, Any]) -> dict[str, Any]:
+    """The scalar settings of ``[messaging]``, ``[forecast]`` and ``as_of``, with their defaults."""
+    return {
+        "cores_per_server": r.number(messaging, "cores_per_server", "messaging.cores_per_server", 8,
+                                     low=1, integer=True),
+        "strategy": r.text(messaging, "strategy", "messaging.strategy"),
+        "servers": r.number(messaging, "servers", "messaging.servers", None, low=1, integer=True),
+        "confidence": r.number(forecast, "confidence", "forecast.confidence", 0.9, low=0.5, high=0.999),
+        "horizon_days": r.number(forecast, "horizon_days", "forecast.horizon_days", 365, low=7,
+                                 high=3650, integer=True),
+        "n_paths": r.number(forecast, "n_paths", "forecast.n_paths", 2000, low=100, high=100_000,
+                            integer=True),
+        "seed": r.number(forecast, "seed", "forecast.seed", 0, low=0, integer=True),
+        "as_of": r.date(raw, "as_of", "as_of"),
+    }
 
 
 def _project(r: _Reader, entry: Any, i: int) -> ProjectSpec:

@@ -1,8 +1,10 @@
 """Load and validate the two inputs: live app counts and messaging CPU samples.
 
-Everything that comes from outside passes through here once, so the models can trust their input. A
-bad file never yields a half-parsed frame: it raises :class:`~capacity.errors.InputDataError` whose
-one-line message names the file, the column and the first bad row.
+Everything that comes from outside passes through here once, so the models can trust their input
+(:mod:`capacity.growth`, :mod:`capacity.load`). A bad file never yields a half-parsed frame: it raises
+:class:`~capacity.errors.InputDataError` whose one-line message names the file, the column and the first
+bad row. A bad argument (a wrong type, an empty frame) raises :class:`~capacity.errors.ArgumentError`
+from :mod:`capacity.validation` instead. This module imports nothing of ours but those two.
 
 Time rule
 ---------
@@ -18,6 +20,7 @@ on line N + 1).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,16 @@ import numpy as np
 import pandas as pd
 
 from capacity.errors import InputDataError
+from capacity.validation import (
+    PATH,
+    Boolean,
+    InstanceOf,
+    Interval,
+    Options,
+    Text,
+    check_args,
+    check_mapping,
+)
 
 __all__ = [
     "MIN_POINTS",
@@ -45,8 +58,24 @@ MIN_POINTS = 10
 
 MESSAGING_COLUMNS = ("timestamp", "server", "cpu_percent", "strategy", "servers")
 
+_COUNT = Interval(int, 1, None)
 
-def read_table(path: str | Path) -> pd.DataFrame:
+
+def _check_not_empty(owner: str, **values: Any) -> None:
+    """Refuse an empty frame or series by name, before pandas fails on it with a less helpful error."""
+    check_args(owner, **{f"len({name})": (len(value), [_COUNT]) for name, value in values.items()})
+
+
+def _check_frame_columns(frame: pd.DataFrame, columns: Sequence[str], owner: str, name: str) -> None:
+    """A frame argument must have the columns the function reads (InputDataError, like a file's)."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        found = ", ".join(repr(c) for c in frame.columns)
+        raise InputDataError(f"{owner}: column {missing[0]!r} is missing from {name} "
+                             f"(columns found: {found})")
+
+
+def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a CSV or Parquet file as strings-and-numbers, with no interpretation yet.
 
     Parameters
@@ -59,6 +88,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     DataFrame
         The raw table; CSV columns are read as text so that parsing errors can be reported by row.
     """
+    check_args("read_table", path=(path, PATH))
     path = Path(path)
     if not path.is_file():
         raise InputDataError(f"{path}: file not found")
@@ -117,6 +147,8 @@ def parse_times(values: pd.Series, path: Path | None, column: str) -> pd.Series:
 
     ``path`` names the source in error messages (None: the caller prefixes its own).
     """
+    check_args("parse_times", values=(values, [InstanceOf(pd.Series)]), path=(path, [*PATH, None]),
+               column=(column, [Text()]))
     _check_missing(values, path, column)
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values
@@ -178,7 +210,7 @@ def _check_counts(values: pd.Series, path: Path, column: str) -> pd.Series:
 
 
 def load_apps(
-    path: str | Path,
+    path: str | os.PathLike[str],
     *,
     date_col: str = "date",
     apps_col: str = "apps",
@@ -189,7 +221,7 @@ def load_apps(
 
     Parameters
     ----------
-    path : str or Path
+    path : str or PathLike
         CSV or Parquet file with one row per date.
     date_col : str, default "date"
         Column holding the date (ISO 8601; a time of day is allowed and dropped: the count is the
@@ -200,7 +232,7 @@ def load_apps(
         Column holding the apps created that day [apps/day]. When omitted, a column named
         ``new_apps`` is used if the file has one.
     min_points : int, default :data:`MIN_POINTS`
-        Fewest observations accepted; a shorter series cannot be fitted.
+        Fewest observations accepted (>= 1); a shorter series cannot be fitted.
 
     Returns
     -------
@@ -210,9 +242,13 @@ def load_apps(
 
     Raises
     ------
+    ArgumentError
+        An argument of the wrong type or out of range.
     InputDataError
         Naming the file, column and first bad row.
     """
+    check_args("load_apps", path=(path, PATH), date_col=(date_col, [Text()]), apps_col=(apps_col, [Text()]),
+               new_apps_col=(new_apps_col, [Text(), None]), min_points=(min_points, [_COUNT]))
     path = Path(path)
     raw = read_table(path)
     if new_apps_col is None and "new_apps" in raw.columns:
@@ -234,7 +270,7 @@ def load_apps(
 
 
 def load_changes(
-    path: str | Path,
+    path: str | os.PathLike[str],
     *,
     date_col: str = "date",
     added_col: str = "added",
@@ -244,7 +280,7 @@ def load_changes(
 
     Parameters
     ----------
-    path : str or Path
+    path : str or PathLike
         CSV or Parquet file.
     date_col, added_col, removed_col : str
         Column names; ``removed_col=None`` when the log has no removals.
@@ -252,9 +288,18 @@ def load_changes(
     Returns
     -------
     DataFrame
-        Index ``date`` (tz-naive UTC days, sorted, unique), int64 columns ``added`` and ``removed``.
-        Feed it to :func:`apps_from_changes` for a series of live counts.
+        Index ``date`` (tz-naive UTC days, sorted, unique), int64 columns ``added`` and ``removed``
+        [items/day]. Feed it to :func:`apps_from_changes` for a series of live counts.
+
+    Raises
+    ------
+    ArgumentError
+        An argument of the wrong type.
+    InputDataError
+        Naming the file, column and first bad row.
     """
+    check_args("load_changes", path=(path, PATH), date_col=(date_col, [Text()]),
+               added_col=(added_col, [Text()]), removed_col=(removed_col, [Text(), None]))
     path = Path(path)
     raw = read_table(path)
     _require_columns(raw, [date_col, added_col] + ([removed_col] if removed_col else []),
@@ -265,8 +310,11 @@ def load_changes(
     return _sorted_unique(frame, ["date"], path, date_col).set_index("date")
 
 
+_DEFAULTS = {"server": Text(), "strategy": Text(), "servers": _COUNT}  # load_messaging's defaults, by key
+
+
 def load_messaging(
-    path: str | Path,
+    path: str | os.PathLike[str],
     *,
     timestamp_col: str = "timestamp",
     server_col: str = "server",
@@ -284,42 +332,40 @@ def load_messaging(
 
     Parameters
     ----------
-    path : str or Path
+    path : str or PathLike
         CSV or Parquet file.
     timestamp_col, server_col, cpu_col, strategy_col, servers_col : str
         Names of the columns holding the sample time, the server name, its CPU utilisation [%],
         the fan-out strategy name and the number of messaging servers in service.
     defaults : mapping, optional
-        Constant values for columns the file lacks, keyed by the canonical names ``server``,
-        ``strategy`` and ``servers`` (e.g. ``{"server": "db-1", "strategy": "broadcast",
-        "servers": 1}`` for a single-host CPU trace).
+        Constant values for columns the file lacks, keyed by the canonical names ``server`` (str),
+        ``strategy`` (str) and ``servers`` (int >= 1), e.g. ``{"server": "db-1", "strategy":
+        "broadcast", "servers": 1}`` for a single-host CPU trace.
     cpu_scale : {"percent", "fraction"}, default "percent"
         Unit of the CPU column. Fractions (0..1) are converted to percent.
     min_points : int, default :data:`MIN_POINTS`
-        Fewest samples accepted.
+        Fewest samples accepted (>= 1).
 
     Returns
     -------
     DataFrame
         Columns ``timestamp`` (datetime64, tz-naive UTC), ``server`` (str), ``cpu_percent``
-        (float, 0..100), ``strategy`` (str), ``servers`` (int64); sorted by timestamp, server.
+        (float, 0..100) [%], ``strategy`` (str), ``servers`` (int64); sorted by timestamp, server.
 
     Raises
     ------
+    ArgumentError
+        An argument of the wrong type or out of range.
     InputDataError
         Naming the file, column and first bad row; CPU that looks like a 0..1 fraction is named as
         such.
     """
-    path = Path(path)
-    if cpu_scale not in ("percent", "fraction"):
-        raise ValueError(f"cpu_scale must be 'percent' or 'fraction', not {cpu_scale!r}")
-    raw = read_table(path)
-    defaults = dict(defaults or {})
-    unknown = set(defaults) - {"server", "strategy", "servers"}
-    if unknown:
-        raise ValueError(f"defaults may set 'server', 'strategy' and 'servers' only, not {sorted(unknown)}")
     names = {"timestamp": timestamp_col, "server": server_col, "cpu_percent": cpu_col,
              "strategy": strategy_col, "servers": servers_col}
+    _check_messaging_args(path, names, defaults, cpu_scale, min_points)
+    path = Path(path)
+    raw = read_table(path)
+    defaults = dict(defaults or {})
     _require_columns(raw, [c for k, c in names.items() if k not in defaults or c in raw.columns],
                      path, "messaging samples")
 
@@ -333,31 +379,8 @@ def load_messaging(
         values = column(key)
         _check_missing(values, path, names[key])
         frame[key] = values.astype(str).str.strip()
-
-    servers = _parse_numbers(column("servers"), path, servers_col)
-    bad = ((servers < 1) | (servers != np.round(servers))).to_numpy()
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise _bad(path, servers_col, i, f"{column('servers').iloc[i]!r} is not a whole number >= 1")
-    frame["servers"] = servers.astype("int64")
-
-    cpu = _parse_numbers(raw[cpu_col], path, cpu_col)
-    if cpu_scale == "fraction":
-        out = ((cpu < 0) | (cpu > 1)).to_numpy()
-        if out.any():
-            i = int(np.argmax(out))
-            raise _bad(path, cpu_col, i, f"{raw[cpu_col].iloc[i]!r} is outside 0..1 (cpu_scale='fraction')")
-        cpu = cpu * 100
-    else:
-        out = ((cpu < 0) | (cpu > 100)).to_numpy()
-        if out.any():
-            i = int(np.argmax(out))
-            raise _bad(path, cpu_col, i, f"{raw[cpu_col].iloc[i]!r} is outside 0..100 percent")
-        if len(cpu) >= 20 and cpu.max() <= 1.0 and cpu.gt(0).any():
-            raise _bad(path, cpu_col, int(np.argmax(cpu.to_numpy())),
-                       "every value is between 0 and 1: these look like fractions, not percent "
-                       "(pass cpu_scale='fraction' or multiply by 100)")
-    frame["cpu_percent"] = cpu.to_numpy(float)
+    frame["servers"] = _parse_servers(column("servers"), path, servers_col)
+    frame["cpu_percent"] = _parse_cpu(raw[cpu_col], path, cpu_col, cpu_scale).to_numpy(float)
 
     frame = _sorted_unique(frame, ["timestamp", "server"], path, timestamp_col)
     if len(frame) < min_points:
@@ -365,6 +388,48 @@ def load_messaging(
             f"{path}, column {cpu_col!r}: {len(frame)} samples are too few; at least {min_points} are needed"
         )
     return frame.reset_index(drop=True)[list(MESSAGING_COLUMNS)]
+
+
+def _check_messaging_args(path: Any, names: Mapping[str, Any], defaults: Any, cpu_scale: Any,
+                          min_points: Any) -> None:
+    owner = "load_messaging"
+    check_args(owner, path=(path, PATH), **{f"{k}_col" if k != "cpu_percent" else "cpu_col": (v, [Text()])
+                                            for k, v in names.items()})
+    if defaults is not None:
+        check_mapping(owner, "defaults", defaults, keys=_DEFAULTS)
+        check_args(owner, **{f"defaults[{k!r}]": (v, [_DEFAULTS[k]]) for k, v in defaults.items()})
+    check_args(owner, cpu_scale=(cpu_scale, [Options(["percent", "fraction"])]),
+               min_points=(min_points, [_COUNT]))
+
+
+def _parse_servers(values: pd.Series, path: Path, column: str) -> pd.Series:
+    servers = _parse_numbers(values, path, column)
+    bad = ((servers < 1) | (servers != np.round(servers))).to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise _bad(path, column, i, f"{values.iloc[i]!r} is not a whole number >= 1")
+    return servers.astype("int64")
+
+
+def _parse_cpu(values: pd.Series, path: Path, column: str, cpu_scale: str) -> pd.Series:
+    """CPU [%] in 0..100; fractions converted, and percent that looks like fractions refused."""
+    cpu = _parse_numbers(values, path, column)
+    if cpu_scale == "fraction":
+        out = ((cpu < 0) | (cpu > 1)).to_numpy()
+        if out.any():
+            i = int(np.argmax(out))
+            raise _bad(path, column, i, f"{values.iloc[i]!r} is outside 0..1 (cpu_scale='fraction')")
+        return cpu * 100
+    out = ((cpu < 0) | (cpu > 100)).to_numpy()
+    if out.any():
+        i = int(np.argmax(out))
+        raise _bad(path, column, i, f"{values.iloc[i]!r} is outside 0..100 percent")
+    # a long series that never exceeds 1% is almost certainly fractions mislabelled as percent
+    if len(cpu) >= 20 and cpu.max() <= 1.0 and cpu.gt(0).any():
+        raise _bad(path, column, int(np.argmax(cpu.to_numpy())),
+                   "every value is between 0 and 1: these look like fractions, not percent "
+                   "(pass cpu_scale='fraction' or multiply by 100)")
+    return cpu
 
 
 def attach_apps(samples: pd.DataFrame, apps: pd.DataFrame | pd.Series) -> pd.DataFrame:
@@ -376,16 +441,29 @@ def attach_apps(samples: pd.DataFrame, apps: pd.DataFrame | pd.Series) -> pd.Dat
     Parameters
     ----------
     samples : DataFrame
-        Output of :func:`load_messaging` (needs a ``timestamp`` column).
+        Output of :func:`load_messaging` (needs a ``timestamp`` column); may be empty.
     apps : DataFrame or Series
-        Output of :func:`load_apps`, or a Series of live counts on a DatetimeIndex.
+        Output of :func:`load_apps`, or a non-empty Series of live counts [apps] on a DatetimeIndex.
 
     Returns
     -------
     DataFrame
         A copy of ``samples`` with a float column ``apps`` [apps]; samples outside the span covered
         by the app counts are dropped (a model must not extrapolate the app count silently).
+
+    Raises
+    ------
+    ArgumentError
+        ``samples`` not a DataFrame, ``apps`` not a DataFrame or Series, or ``apps`` empty.
+    InputDataError
+        A column is missing, or every app count is missing.
     """
+    check_args("attach_apps", samples=(samples, [InstanceOf(pd.DataFrame)]),
+               apps=(apps, [InstanceOf(pd.DataFrame, pd.Series)]))
+    _check_not_empty("attach_apps", apps=apps)
+    _check_frame_columns(samples, ["timestamp"], "attach_apps", "samples")
+    if isinstance(apps, pd.DataFrame):
+        _check_frame_columns(apps, ["apps"], "attach_apps", "apps")
     counts = apps["apps"] if isinstance(apps, pd.DataFrame) else apps
     counts = counts.dropna().sort_index()
     if counts.empty:
@@ -401,6 +479,12 @@ def attach_apps(samples: pd.DataFrame, apps: pd.DataFrame | pd.Series) -> pd.Dat
     return out
 
 
+def _check_quantiles(owner: str, q: Any) -> None:
+    check_args(owner, q=(q, [InstanceOf(list, tuple, np.ndarray)]))
+    _check_not_empty(owner, q=q)
+    check_args(owner, **{f"q[{i}]": (x, [Interval(float, 0, 1)]) for i, x in enumerate(q)})
+
+
 def daily_percentiles(
     samples: pd.DataFrame,
     q: Sequence[float] = (0.5, 0.95, 1.0),
@@ -413,22 +497,33 @@ def daily_percentiles(
     Parameters
     ----------
     samples : DataFrame
-        Needs ``timestamp`` and ``column``; ``server`` too when ``by_server``.
+        At least one row, with ``timestamp`` and ``column``; ``server`` too when ``by_server``.
     q : sequence of float, default (0.5, 0.95, 1.0)
-        Quantiles in 0..1; columns are named ``p50``, ``p95``, ``p100``.
+        Quantiles in 0..1 (a list, tuple or array); columns are named ``p50``, ``p95``, ``p100``.
     by_server : bool, default False
         One row per server and day instead of one per day across servers.
     column : str, default "cpu_percent"
-        The column to summarise.
+        The column to summarise (e.g. CPU [%]; the percentiles keep its unit).
 
     Returns
     -------
     DataFrame
         Indexed by ``date`` (and ``server``) over every day from the first to the last sample; a
         day with no samples has ``count`` 0 and NaN percentiles rather than being dropped or filled.
+
+    Raises
+    ------
+    ArgumentError
+        An argument of the wrong type or out of range, or ``samples`` empty.
+    InputDataError
+        A column is missing from ``samples``.
     """
-    if not all(0 <= x <= 1 for x in q):
-        raise ValueError(f"quantiles must lie in 0..1, got {list(q)}")
+    check_args("daily_percentiles", samples=(samples, [InstanceOf(pd.DataFrame)]))
+    _check_quantiles("daily_percentiles", q)
+    check_args("daily_percentiles", by_server=(by_server, [Boolean()]), column=(column, [Text()]))
+    _check_not_empty("daily_percentiles", samples=samples)
+    _check_frame_columns(samples, ["timestamp", column] + (["server"] if by_server else []),
+                         "daily_percentiles", "samples")
     day = samples["timestamp"].dt.floor("D").rename("date")
     keys = [day, samples["server"]] if by_server else [day]
     grouped = samples.groupby(keys)[column]
@@ -452,17 +547,28 @@ def daily_tier_cpu(samples: pd.DataFrame, *, servers: int | None = None) -> pd.S
     Parameters
     ----------
     samples : DataFrame
-        Output of :func:`load_messaging` (``timestamp``, ``cpu_percent``, ``servers``).
+        Output of :func:`load_messaging` (``timestamp``, ``cpu_percent`` [%], ``servers``).
     servers : int, optional
-        Express every day as if this many servers shared the load (default: no rescaling, each
-        day's own count).
+        Express every day as if this many servers (>= 1) shared the load (default: no rescaling,
+        each day's own count).
 
     Returns
     -------
     Series
         ``cpu_percent`` [%] on a daily DatetimeIndex named ``date`` (days without samples are absent).
         Readings pinned at 100% make the mean an underestimate of the demand on those days.
+
+    Raises
+    ------
+    ArgumentError
+        An argument of the wrong type or out of range.
+    InputDataError
+        A column is missing from ``samples``.
     """
+    check_args("daily_tier_cpu", samples=(samples, [InstanceOf(pd.DataFrame)]),
+               servers=(servers, [_COUNT, None]))
+    _check_frame_columns(samples, ["timestamp", "cpu_percent"] + (["servers"] if servers is not None else []),
+                         "daily_tier_cpu", "samples")
     day = samples["timestamp"].dt.floor("D").rename("date")
     if servers is None:
         return samples["cpu_percent"].groupby(day).mean().rename("cpu_percent")
@@ -482,21 +588,34 @@ def apps_from_changes(
     Parameters
     ----------
     changes : DataFrame
-        Indexed by date (DatetimeIndex), one row per day on which something changed.
+        At least one row, indexed by date (DatetimeIndex), one row per day on which something changed.
     added_col, removed_col : str
         Columns with the items added and removed that day [items/day]; ``removed_col=None`` when
         there are no removals.
     start : int, default 0
-        Live count before the first row.
+        Live count before the first row [items] (>= 0).
 
     Returns
     -------
     Series
         ``apps`` on every day from the first to the last row (days with no change carry the count
         forward, which is exact for a change log).
+
+    Raises
+    ------
+    ArgumentError
+        An argument of the wrong type or out of range, or ``changes`` empty.
+    InputDataError
+        ``changes`` not indexed by date, a column missing, or the live count falling below zero.
     """
+    check_args("apps_from_changes", changes=(changes, [InstanceOf(pd.DataFrame)]),
+               added_col=(added_col, [Text()]), removed_col=(removed_col, [Text(), None]),
+               start=(start, [Interval(int, 0, None)]))
+    _check_not_empty("apps_from_changes", changes=changes)
     if not isinstance(changes.index, pd.DatetimeIndex):
         raise InputDataError("apps_from_changes: changes must be indexed by date (a DatetimeIndex)")
+    _check_frame_columns(changes, [added_col] + ([removed_col] if removed_col is not None else []),
+                         "apps_from_changes", "changes")
     net = changes[added_col].astype("int64")
     if removed_col is not None:
         net = net - changes[removed_col].astype("int64")

@@ -1,11 +1,16 @@
 """The whole pipeline in one place: config -> data -> models -> plan.
 
-The command line, the report and the notebooks all call this module, so they agree by construction.
+:func:`run` reads the config (:mod:`capacity.config`) and the data (:mod:`capacity.data`), fits growth
+(:mod:`capacity.growth.fit`) and the messaging load (:mod:`capacity.load.messaging`), and plans
+(:mod:`capacity.planning.montecarlo`); :func:`replay` reruns it as of past dates. The command line
+(:mod:`capacity.cli`), the report (:mod:`capacity.report.html`) and the notebooks all call this module,
+so they agree by construction. Nothing below it imports it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -15,8 +20,17 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from capacity.config import Config, load_config
-from capacity.data import attach_apps, load_apps, load_messaging
+from capacity.data import PATH, attach_apps, load_apps, load_messaging
 from capacity.errors import CapacityError, ConfigError, InputDataError
+from capacity.validation import (
+    Constraint,
+    DateLike,
+    HasMethods,
+    InstanceOf,
+    Interval,
+    Text,
+    check_args,
+)
 
 if TYPE_CHECKING:
     import altair as alt
@@ -29,6 +43,11 @@ if TYPE_CHECKING:
 __all__ = ["Inputs", "Forecast", "Replay", "read_data", "load_inputs", "run_inputs", "run", "replay",
            "projects_from_config"]
 
+# what the pipeline's entry points take as a config: a path to a TOML file, a loaded Config, or None
+_CONFIG = [*PATH, InstanceOf(Config), None]
+_PROGRESS = HasMethods("__call__", what="a callable")
+_DATA = InstanceOf(tuple)  # (apps, samples) from read_data
+
 
 @dataclass(frozen=True, eq=False)
 class Inputs:
@@ -40,6 +59,13 @@ class Inputs:
     samples: pd.DataFrame  # load_messaging output with an ``apps`` column, up to the end of as_of
     strategy: str  # fan-out strategy in force on as_of
     servers: int  # messaging servers in service on as_of
+
+    def __post_init__(self) -> None:
+        frame = [InstanceOf(pd.DataFrame)]
+        check_args("Inputs", config=(self.config, [InstanceOf(Config)]),
+                   as_of=(self.as_of, [InstanceOf(pd.Timestamp)]), apps=(self.apps, frame),
+                   samples=(self.samples, frame), strategy=(self.strategy, [Text()]),
+                   servers=(self.servers, [Interval(int, 1, None)]))
 
     def __repr__(self) -> str:
         return (f"Inputs(as_of={self.as_of.date()}, apps={len(self.apps)} days to "
@@ -65,6 +91,7 @@ class Inputs:
 
 def read_data(config: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read and validate the config's two input files in full: (app counts, messaging samples)."""
+    check_args("read_data", config=(config, [InstanceOf(Config)]))
     cols = config.apps_columns
     apps = load_apps(config.apps, date_col=cols.get("date", "date"), apps_col=cols.get("apps", "apps"),
                      new_apps_col=cols.get("new_apps"))
@@ -89,6 +116,8 @@ def load_inputs(
     data : (apps, samples), optional
         The output of :func:`read_data`, to slice instead of reading the files again.
     """
+    check_args("load_inputs", config=(config, [InstanceOf(Config)]), as_of=(as_of, [DateLike(), None]),
+               data=(data, [_DATA, None]))
     apps, samples = data if data is not None else read_data(config)
     as_of = as_of or config.as_of
     day = pd.Timestamp(as_of) if as_of else apps.index[-1]
@@ -113,6 +142,7 @@ def load_inputs(
 
 def run_inputs(config: str | Path | Config | None = None, *, as_of: dt.date | None = None) -> Inputs:
     """Load a config (path, object or the sample's default) and its inputs."""
+    check_args("run_inputs", config=(config, _CONFIG), as_of=(as_of, [DateLike(), None]))
     if not isinstance(config, Config):
         config = load_config(config)
     return load_inputs(config, as_of=as_of)
@@ -122,6 +152,8 @@ def projects_from_config(config: Config, strategies: Iterable[str]) -> list[Proj
     """The config's ``[[project]]`` entries as planning objects, checked against the strategies."""
     from capacity.planning.projects import Project, SwitchStrategy, effect_from_config
 
+    check_args("projects_from_config", config=(config, [InstanceOf(Config)]),
+               strategies=(strategies, [HasMethods("__iter__", what="an iterable of strategy names")]))
     known = list(strategies)
     projects = []
     for i, spec in enumerate(config.projects):
@@ -144,20 +176,44 @@ def _limit(config: Config) -> Any:
                         quantile=config.limit.get("quantile"))
 
 
+_GROWTH = HasMethods("paths", "forecast", what="a GrowthFit (fit_growth)")
+_LOAD = HasMethods("cpu_percent", "apps_at", what="a MessagingModel (fit_messaging)")
+_PLAN = HasMethods("deadlines", "crossing", what="a Plan (capacity.plan)")
+
+
 @dataclass(frozen=True, eq=False)
 class Forecast:
-    """Everything one run of the pipeline produced: inputs, fitted models and the plan."""
+    """Everything one run of the pipeline produced: inputs, fitted models and the plan.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The validated data as known on the as-of date.
+    growth : GrowthFit
+        The app-count growth fit (:func:`capacity.fit_growth`).
+    load : MessagingModel
+        The messaging CPU model (:func:`capacity.fit_messaging`).
+    plan : Plan
+        Crossing dates and deadlines (:func:`capacity.plan`).
+    """
 
     inputs: Inputs
     growth: GrowthFit
     load: MessagingModel
     plan: Plan
 
+    def __post_init__(self) -> None:
+        check_args("Forecast", inputs=(self.inputs, [InstanceOf(Inputs)]), growth=(self.growth, [_GROWTH]),
+                   load=(self.load, [_LOAD]), plan=(self.plan, [_PLAN]))
+
     def __repr__(self) -> str:
         return f"Forecast(as_of={self.inputs.as_of.date()}, {self.plan.headline!r})"
 
     def summary(self) -> pd.DataFrame:
-        """The plan's summary: the crossing and each project's dates (see :meth:`Plan.summary`)."""
+        """The plan's summary: the crossing and each project's dates.
+
+        See :meth:`capacity.planning.result.Plan.summary`.
+        """
         return self.plan.summary()
 
 
@@ -167,9 +223,9 @@ def _say(progress: Callable[[str], None] | None, text: str) -> None:
 
 
 def run(
-    config: str | Path | Config | None = None,
+    config: str | os.PathLike[str] | Config | None = None,
     *,
-    as_of: dt.date | None = None,
+    as_of: dt.date | str | None = None,
     n_paths: int | None = None,
     progress: Callable[[str], None] | None = None,
     data: tuple[pd.DataFrame, pd.DataFrame] | None = None,
@@ -179,31 +235,39 @@ def run(
     Parameters
     ----------
     config : path or Config, optional
-        Planning config; default the sample platform's.
+        Planning config (a TOML file or a loaded :class:`~capacity.config.Config`); default the
+        sample platform's.
     as_of : date, optional
-        Use only data known on this date (overrides the config's ``as_of``).
+        Use only data known on this date (overrides the config's ``as_of``): a date, Timestamp or
+        ISO 8601 string.
     n_paths : int, optional
-        Monte Carlo paths (overrides the config's ``forecast.n_paths``).
+        Monte Carlo paths (>= 1; overrides the config's ``forecast.n_paths``).
     progress : callable, optional
         Called with a short message before each slow step (the CLI prints them on stderr).
     data : (apps, samples), optional
         The output of :func:`read_data` (a replay reads the files once).
+
+    Returns
+    -------
+    Forecast
+
+    Raises
+    ------
+    ArgumentError
+        An argument of the wrong type or out of range.
+    ConfigError, InputDataError
+        A bad config or data file (naming the file and the key, or the column and row).
     """
     from capacity.growth.fit import fit_growth
     from capacity.load.messaging import fit_messaging
-    from capacity.load.strategies import strategies_from_config
-    from capacity.planning.limits import LatencyLimit
     from capacity.planning.montecarlo import plan
 
+    check_args("run", config=(config, _CONFIG), as_of=(as_of, [DateLike(), None]),
+               n_paths=(n_paths, [Interval(int, 1, None), None]), progress=(progress, [_PROGRESS, None]),
+               data=(data, [_DATA, None]))
     if not isinstance(config, Config):
         config = load_config(config)
-    if not config.strategies:
-        raise ConfigError(f"{config.path}: key 'messaging.strategies' is required: define each fan-out "
-                          "strategy named in the data and in the projects")
-    try:
-        strategies = strategies_from_config(config.strategies)
-    except ConfigError as exc:
-        raise ConfigError(f"{config.path}: key 'messaging.strategies': {exc}") from None
+    strategies = _strategies(config)
     _say(progress, "loading data")
     inputs = load_inputs(config, as_of=as_of, data=data)
     projects = projects_from_config(config, strategies)
@@ -216,16 +280,36 @@ def run(
     load = fit_messaging(inputs.samples, strategies=strategies, cores_per_server=config.cores_per_server,
                          seed=config.seed)
     _say(progress, "planning")
-    if isinstance(limit, LatencyLimit):
-        try:
-            limit = limit.utilisation(config.cores_per_server)
-        except CapacityError as exc:
-            raise ConfigError(f"{config.path}: key 'limit.latency_ms': {exc}") from None
-    result = plan(growth, load, strategy=inputs.strategy, servers=inputs.servers, limit=limit,
-                  projects=projects, confidence=config.confidence, horizon_days=config.horizon_days,
-                  n_paths=config.n_paths if n_paths is None else n_paths, seed=config.seed,
-                  as_of=inputs.as_of)
+    result = plan(growth, load, strategy=inputs.strategy, servers=inputs.servers,
+                  limit=_utilisation_limit(config, limit), projects=projects, confidence=config.confidence,
+                  horizon_days=config.horizon_days, n_paths=config.n_paths if n_paths is None else n_paths,
+                  seed=config.seed, as_of=inputs.as_of)
     return Forecast(inputs=inputs, growth=growth, load=load, plan=result)
+
+
+def _strategies(config: Config) -> dict[str, Any]:
+    """The config's fan-out strategies as objects; a bad definition is a ConfigError naming the key."""
+    from capacity.load.strategies import strategies_from_config
+
+    if not config.strategies:
+        raise ConfigError(f"{config.path}: key 'messaging.strategies' is required: define each fan-out "
+                          "strategy named in the data and in the projects")
+    try:
+        return strategies_from_config(config.strategies)
+    except ConfigError as exc:
+        raise ConfigError(f"{config.path}: key 'messaging.strategies': {exc}") from None
+
+
+def _utilisation_limit(config: Config, limit: Any) -> float:
+    """A latency target as the utilisation that meets it (a CPU limit is one already)."""
+    from capacity.planning.limits import LatencyLimit
+
+    if not isinstance(limit, LatencyLimit):
+        return limit
+    try:
+        return limit.utilisation(config.cores_per_server)
+    except CapacityError as exc:
+        raise ConfigError(f"{config.path}: key 'limit.latency_ms': {exc}") from None
 
 
 @dataclass(frozen=True, eq=False)
@@ -241,12 +325,22 @@ class Replay:
     first_warning : DataFrame
         Per project, the first as_of date on which it was at risk (NaT: never), the must-land-by
         and the crossing median as seen that day.
+    limit : float
+        The utilisation limit planned against (fraction, 0..1].
+    confidence : float
+        The probability the must-land-by dates hold with (0..1).
     """
 
     table: pd.DataFrame
     first_warning: pd.DataFrame
     limit: float
     confidence: float
+
+    def __post_init__(self) -> None:
+        check_args("Replay", table=(self.table, [InstanceOf(pd.DataFrame)]),
+                   first_warning=(self.first_warning, [InstanceOf(pd.DataFrame)]),
+                   limit=(self.limit, [Interval(float, 0, 1, closed="right")]),
+                   confidence=(self.confidence, [Interval(float, 0, 1, closed="neither")]))
 
     def __repr__(self) -> str:
         dates = self.table["as_of"].drop_duplicates()
@@ -275,8 +369,23 @@ class Replay:
         return replay_chart(self)
 
 
+class _Dates(Constraint):
+    """Replay dates once gathered into a list: at least one (a bare string is not a list of dates)."""
+
+    def holds(self, value: Any) -> bool:
+        return isinstance(value, list) and len(value) > 0
+
+    def __str__(self) -> str:
+        return "a non-empty iterable of dates (replay needs at least one as_of date)"
+
+
+_TABLE_COLUMNS = ["as_of", "item", "p10", "p50", "p90", "p_none", "must_land_by", "must_start_by", "p_late",
+                  "at_risk", "status"]
+_WARNING_COLUMNS = ["project", "first_at_risk", "must_land_by", "p_late", "crossing_p50"]
+
+
 def replay(
-    config: str | Path | Config | None = None,
+    config: str | os.PathLike[str] | Config | None = None,
     *,
     as_of: Iterable[Any],
     n_paths: int | None = 500,
@@ -289,22 +398,32 @@ def replay(
     config : path or Config, optional
         Planning config; default the sample platform's.
     as_of : iterable of dates
-        The replay dates (e.g. ``pd.date_range("2010-06-01", "2010-10-26", freq="7D")``).
+        The replay dates, at least one (e.g. ``pd.date_range("2010-06-01", "2010-10-26", freq="7D")``);
+        each a date, Timestamp or ISO 8601 string. A bare string is refused: it is one date, not a list.
     n_paths : int, optional, default 500
-        Monte Carlo paths per date (None: the config's).
+        Monte Carlo paths per date (>= 1; None: the config's).
     progress : callable, optional
         Called with a message per date.
+
+    Returns
+    -------
+    Replay
+
+    Raises
+    ------
+    ArgumentError
+        An argument of the wrong type or out of range.
 
     Notes
     -----
     The data are cut at each date, the config is not: a project's ``landed`` date after a replay
     date is read there as a planned landing, which a planner at the time may not have known.
     """
+    dates = _replay_dates(as_of)
+    check_args("replay", config=(config, _CONFIG), n_paths=(n_paths, [Interval(int, 1, None), None]),
+               progress=(progress, [_PROGRESS, None]))
     if not isinstance(config, Config):
         config = load_config(config)
-    dates = sorted(pd.Timestamp(d).normalize() for d in as_of)
-    if not dates:
-        raise ValueError("replay needs at least one as_of date")
     rows = []
     limit = float("nan")
     data = read_data(config)
@@ -312,19 +431,45 @@ def replay(
         _say(progress, f"replaying as of {day.date()}")
         result = run(config, as_of=day.date(), n_paths=n_paths, data=data).plan
         limit = result.limit
-        c = result.crossing
-        rows.append({"as_of": day, "item": "crossing", "p10": c.p10, "p50": c.p50, "p90": c.p90,
-                     "p_none": c.p_none, "at_risk": False, "status": None})
-        for r in result.deadlines.itertuples():
-            rows.append({"as_of": day, "item": r.project, "p10": r.runway_p10, "p50": r.runway_p50,
-                         "p90": r.runway_p90, "p_none": r.runway_p_none, "must_land_by": r.must_land_by,
-                         "must_start_by": r.must_start_by, "p_late": r.p_late, "at_risk": bool(r.at_risk),
-                         "status": r.status})
-    table = pd.DataFrame(rows, columns=["as_of", "item", "p10", "p50", "p90", "p_none", "must_land_by",
-                                        "must_start_by", "p_late", "at_risk", "status"])
+        rows.extend(_replay_rows(day, result))
+    table = _replay_table(rows)
+    return Replay(table=table, first_warning=_first_warning(table, config), limit=limit,
+                  confidence=config.confidence)
+
+
+def _replay_dates(as_of: Any) -> list[pd.Timestamp]:
+    """The replay dates, checked one by one, normalised to days and sorted."""
+    if pd.api.types.is_datetime64_dtype(getattr(as_of, "dtype", None)):
+        as_of = pd.DatetimeIndex(as_of)  # numpy datetime64 values iterate as Timestamps this way
+    items = list(as_of) if isinstance(as_of, Iterable) and not isinstance(as_of, str | bytes) else as_of
+    check_args("replay", as_of=(items, [_Dates()]))
+    check_args("replay", **{f"as_of[{i}]": (d, [DateLike()]) for i, d in enumerate(items)})
+    return sorted(pd.Timestamp(d).normalize() for d in items)
+
+
+def _replay_rows(day: pd.Timestamp, result: Plan) -> list[dict[str, Any]]:
+    """One replay date's rows: the crossing, then each project's deadline."""
+    c = result.crossing
+    rows = [{"as_of": day, "item": "crossing", "p10": c.p10, "p50": c.p50, "p90": c.p90,
+             "p_none": c.p_none, "at_risk": False, "status": None}]
+    for r in result.deadlines.itertuples():
+        rows.append({"as_of": day, "item": r.project, "p10": r.runway_p10, "p50": r.runway_p50,
+                     "p90": r.runway_p90, "p_none": r.runway_p_none, "must_land_by": r.must_land_by,
+                     "must_start_by": r.must_start_by, "p_late": r.p_late, "at_risk": bool(r.at_risk),
+                     "status": r.status})
+    return rows
+
+
+def _replay_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    table = pd.DataFrame(rows, columns=_TABLE_COLUMNS)
     for column in ("p10", "p50", "p90", "must_land_by", "must_start_by"):
         table[column] = pd.to_datetime(table[column]).astype("datetime64[ns]")
     table["p_late"] = table["p_late"].astype(float)
+    return table
+
+
+def _first_warning(table: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """Per project of the config, the first replay date on which it was at risk, and what was seen then."""
     crossing = table[table["item"] == "crossing"].set_index("as_of")
     warnings = []
     for name in [p.name for p in config.projects]:
@@ -337,11 +482,10 @@ def replay(
             row.update(must_land_by=hit["must_land_by"], p_late=hit["p_late"],
                        crossing_p50=crossing.loc[first, "p50"])
         warnings.append(row)
-    first_warning = pd.DataFrame(warnings, columns=["project", "first_at_risk", "must_land_by", "p_late",
-                                                    "crossing_p50"])
+    first_warning = pd.DataFrame(warnings, columns=_WARNING_COLUMNS)
     for column in ("first_at_risk", "must_land_by", "crossing_p50"):
         first_warning[column] = pd.to_datetime(first_warning[column]).astype("datetime64[ns]")
-    return Replay(table=table, first_warning=first_warning, limit=limit, confidence=config.confidence)
+    return first_warning
 
 
 def stderr_progress(text: str) -> None:

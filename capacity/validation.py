@@ -37,6 +37,7 @@ __all__ = [
     "Seed",
     "Boolean",
     "Text",
+    "PATH",
     "check_args",
     "check_mapping",
     "describe",
@@ -244,10 +245,18 @@ class Text(Constraint):
         return "a non-empty string without control characters"
 
 
+#: a file argument: a non-empty string or an os.PathLike ('' would silently mean the working directory)
+PATH = (Text(), HasMethods("__fspath__", what="a path (os.PathLike)"))
+
+
 def describe(value: Any) -> str:
-    """The value as an error message shows it: its repr, shortened, and its type when that helps."""
+    """The value as an error message shows it: its repr on one line, shortened, its type when that helps."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and hasattr(value, "ndim") and value.ndim >= 1 and len(value) > 3:
+        # a frame or array is shown by its kind and shape, not by a multi-line repr
+        return f"<{type(value).__name__} of shape {tuple(shape)}>"
     try:
-        text = repr(value)
+        text = " ".join(repr(value).split())
     except Exception:  # a broken __repr__ must not hide the real error
         text = f"<{type(value).__name__}>"
     if len(text) > 60:

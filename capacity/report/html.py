@@ -10,6 +10,9 @@ Layout of the reports folder::
 
 Every file is written into a fresh build folder first; only when all of them are complete does one
 ``rename`` of a symlink publish it. An interrupted or failed run leaves the previous report intact.
+The charts come from :mod:`capacity.report.charts`, rendered by :func:`capacity.charts.to_svg`; the
+forecast from :func:`capacity.pipeline.run`. ``reports`` (the default ``out``) is relative to the
+working directory.
 
 ``summary.json`` schema (version 1; keys are only ever added):
 
@@ -42,15 +45,16 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from capacity import __version__
-
-if TYPE_CHECKING:
-    from capacity.pipeline import Forecast
+from capacity.data import PATH
+from capacity.pipeline import Forecast, Replay
+from capacity.validation import InstanceOf, check_args, check_mapping
 
 __all__ = ["write_report", "write_replay", "summary_dict", "render_html", "SCHEMA_VERSION"]
 
@@ -82,7 +86,19 @@ def _sha256(path: Path) -> str:
 
 
 def summary_dict(forecast: Forecast) -> dict[str, Any]:
-    """The report's machine-readable summary (the schema is in this module's docstring)."""
+    """The report's machine-readable summary (the schema is in this module's docstring).
+
+    Parameters
+    ----------
+    forecast : Forecast
+        What :func:`capacity.run` returned.
+
+    Returns
+    -------
+    dict
+        JSON-ready: dates as ISO strings, numbers rounded, NaN as None.
+    """
+    check_args("summary_dict", forecast=(forecast, [InstanceOf(Forecast)]))
     plan, growth, load, config = forecast.plan, forecast.growth, forecast.load, forecast.inputs.config
     c = plan.crossing
     deadlines = []
@@ -139,6 +155,7 @@ def summary_dict(forecast: Forecast) -> dict[str, Any]:
 def forecast_table(forecast: Forecast) -> pd.DataFrame:
     """Daily quantiles over the plan's own futures: live apps [apps] and the current set-up's mean
     CPU of the average messaging server [%] (columns ``apps_p10`` ... ``cpu_percent_p90``)."""
+    check_args("forecast_table", forecast=(forecast, [InstanceOf(Forecast)]))
     plan = forecast.plan
     table = plan.apps.add_prefix("apps_").join((plan.utilisation * 100).add_prefix("cpu_percent_"))
     table.index.name = "date"
@@ -192,46 +209,56 @@ def _runway(r: Any) -> str:
     return text + (f" ({r.runway_p_none:.0%} none)" if r.runway_p_none > 0 else "")
 
 
-def render_html(forecast: Forecast, svgs: dict[str, str], summary: dict[str, Any]) -> str:
-    """The self-contained report page: inline SVG charts, inline CSS, no script, nothing fetched."""
-    plan, growth = forecast.plan, forecast.growth
-    risky = bool(plan.deadlines["at_risk"].any()) if len(plan.deadlines) else False
-    deadline_rows = []
-    for r in plan.deadlines.itertuples():
-        if r.at_risk:
-            state = '<span class="risk">AT RISK</span>'
-        elif r.status in ("landed", "in effect"):
-            state = f'<span class="muted">{_e(r.status)}</span>'
-        else:
-            state = '<span class="ok">on track</span>'
-        deadline_rows.append([
-            _e(r.project), _e(r.effect), _e(r.status), _d(r.planned_landing), _d(r.must_land_by),
-            _d(r.must_start_by), "&mdash;" if pd.isna(r.p_late) else f"{r.p_late:.0%}", state,
-            _runway(r),
-        ])
-    def number(value: Any, fmt: str) -> str:
-        return format(value, fmt) if pd.notna(value) and math.isfinite(value) else "&mdash;"
+def render_html(forecast: Forecast, svgs: Mapping[str, str], summary: Mapping[str, Any]) -> str:
+    """The self-contained report page: inline SVG charts, inline CSS, no script, nothing fetched.
 
-    regimes = [[_d(r["date"]), number(r["rate_before"], ",.1f"), number(r["rate_after"], ",.1f"),
-                number(r["ratio"], ".2f") + "x", number(r["prob"], ".2f")]
-               for r in growth.regimes.to_dict("records")]
-    summary_rows = growth.summary().reset_index()
-    backtest_rows = [[_e(r["model"]), f"{r['weight']:.2f}",
-                      "&mdash;" if pd.isna(r.get("mase")) else f"{r['mase']:.2f}", _e(r.get("note") or "")]
-                     for r in summary_rows.to_dict("records")]
-    inputs = [[_e(role), _e(v["file"]), f'<span class="muted">{_e(v["sha256"][:16])}&hellip;</span>']
-              for role, v in summary["inputs"].items()]
-    load_rows = [[_e(r["param"]), f"{r['estimate']:.4g}", f"{r['lower']:.4g} &ndash; {r['upper']:.4g}",
-                  _e(r["unit"])] for r in forecast.load.summary().to_dict("records")]
+    Parameters
+    ----------
+    forecast : Forecast
+        What :func:`capacity.run` returned.
+    svgs : mapping of str to str
+        SVG documents by chart name (see :func:`capacity.report.charts.report_charts`); a chart that is
+        absent is left out of the page.
+    summary : mapping
+        What :func:`summary_dict` returned for ``forecast``.
 
-    def figure(name: str, caption: str) -> str:
-        if name not in svgs:
-            return ""
-        return f"<figure>{svgs[name]}<figcaption class=\"muted\">{_e(caption)}</figcaption></figure>"
-
-    c = plan.crossing
-    coverage = "n/a" if summary["backtest"]["coverage"] is None else f"{summary['backtest']['coverage']:.0%}"
+    Returns
+    -------
+    str
+        The HTML document.
+    """
+    check_args("render_html", forecast=(forecast, [InstanceOf(Forecast)]))
+    check_mapping("render_html", "svgs", svgs, values=[InstanceOf(str)])
+    check_mapping("render_html", "summary", summary)
     parts = [
+        *_head(forecast, summary),
+        *_deadlines_section(forecast.plan, svgs),
+        *_utilisation_section(svgs),
+        *_growth_section(forecast.growth, svgs),
+        *_load_section(forecast.load, svgs),
+        *_backtest_section(forecast.growth, summary),
+        *_inputs_section(summary),
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def _number(value: Any, fmt: str) -> str:
+    return format(value, fmt) if pd.notna(value) and math.isfinite(value) else "&mdash;"
+
+
+def _figure(svgs: Mapping[str, str], name: str, caption: str) -> str:
+    if name not in svgs:
+        return ""
+    return f"<figure>{svgs[name]}<figcaption class=\"muted\">{_e(caption)}</figcaption></figure>"
+
+
+def _head(forecast: Forecast, summary: Mapping[str, Any]) -> list[str]:
+    """The page head, the title and the headline with the plan's set-up and crossing dates."""
+    plan = forecast.plan
+    risky = bool(plan.deadlines["at_risk"].any()) if len(plan.deadlines) else False
+    c = plan.crossing
+    return [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -243,37 +270,90 @@ def render_html(forecast: Forecast, svgs: dict[str, str], summary: dict[str, Any
         f"horizon {plan.horizon_days} days (to {_d(c.horizon_end)}). "
         f"Crossing P10/P50/P90: {_d(c.p10)} / {_d(c.p50)} / {_d(c.p90)}; "
         f"P(no crossing within the horizon) {c.p_none:.0%}.</p>",
+    ]
+
+
+def _deadlines_section(plan: Any, svgs: Mapping[str, str]) -> list[str]:
+    rows = []
+    for r in plan.deadlines.itertuples():
+        if r.at_risk:
+            state = '<span class="risk">AT RISK</span>'
+        elif r.status in ("landed", "in effect"):
+            state = f'<span class="muted">{_e(r.status)}</span>'
+        else:
+            state = '<span class="ok">on track</span>'
+        rows.append([
+            _e(r.project), _e(r.effect), _e(r.status), _d(r.planned_landing), _d(r.must_land_by),
+            _d(r.must_start_by), "&mdash;" if pd.isna(r.p_late) else f"{r.p_late:.0%}", state,
+            _runway(r),
+        ])
+    header = ["project", "effect", "status", "planned landing", f"must land by ({plan.confidence:.0%})",
+              "must start by", "P(late)", "", "runway: crossing once this and earlier projects land"]
+    return [
         "<h2>Deadlines</h2>",
-        _table(["project", "effect", "status", "planned landing", f"must land by ({plan.confidence:.0%})",
-                "must start by", "P(late)", "", "runway: crossing once this and earlier projects land"],
-               deadline_rows, {6}) if deadline_rows else "<p>No projects in the plan.</p>",
-        figure("projects",
-               "Each project's must-start-by and must-land-by window against its planned landing."),
+        _table(header, rows, {6}) if rows else "<p>No projects in the plan.</p>",
+        _figure(svgs, "projects",
+                "Each project's must-start-by and must-land-by window against its planned landing."),
+    ]
+
+
+def _utilisation_section(svgs: Mapping[str, str]) -> list[str]:
+    return [
         "<h2>Utilisation</h2>",
-        figure("utilisation", "Mean CPU of the average messaging server if nothing changes: median and "
-               "P10-P90 band over the simulated futures; the dashed line is the limit."),
-        figure("crossing", "Share of simulated futures that first reach the limit on each day (or week)."),
+        _figure(svgs, "utilisation", "Mean CPU of the average messaging server if nothing changes: median "
+                "and P10-P90 band over the simulated futures; the dashed line is the limit."),
+        _figure(svgs, "crossing",
+                "Share of simulated futures that first reach the limit on each day (or week)."),
+    ]
+
+
+def _growth_section(growth: Any, svgs: Mapping[str, str]) -> list[str]:
+    regimes = [[_d(r["date"]), _number(r["rate_before"], ",.1f"), _number(r["rate_after"], ",.1f"),
+                _number(r["ratio"], ".2f") + "x", _number(r["prob"], ".2f")]
+               for r in growth.regimes.to_dict("records")]
+    return [
         "<h2>App growth</h2>",
-        figure("growth", "Live apps with the forecast's 80% band; red rules mark detected changes in the "
-               "growth rate; the horizontal line is the app count at which the limit is reached."),
+        _figure(svgs, "growth", "Live apps with the forecast's 80% band; red rules mark detected changes in "
+                "the growth rate; the horizontal line is the app count at which the limit is reached."),
         _table(["regime change", "apps/day before", "apps/day after", "ratio", "confidence"], regimes,
                {1, 2, 3, 4}) if regimes else "<p>No change in the growth rate was detected.</p>",
+    ]
+
+
+def _load_section(load: Any, svgs: Mapping[str, str]) -> list[str]:
+    rows = [[_e(r["param"]), f"{r['estimate']:.4g}", f"{r['lower']:.4g} &ndash; {r['upper']:.4g}",
+             _e(r["unit"])] for r in load.summary().to_dict("records")]
+    return [
         "<h2>Messaging load</h2>",
-        figure("messaging", "CPU of the average messaging server against live apps, per fan-out strategy "
-               "(band: 90% interval of the mean); dots are observed daily means."),
-        _table(["parameter", "estimate", "90% interval", "unit"], load_rows, {1}),
+        _figure(svgs, "messaging", "CPU of the average messaging server against live apps, per fan-out "
+                "strategy (band: 90% interval of the mean); dots are observed daily means."),
+        _table(["parameter", "estimate", "90% interval", "unit"], rows, {1}),
+    ]
+
+
+def _backtest_section(growth: Any, summary: Mapping[str, Any]) -> list[str]:
+    rows = [[_e(r["model"]), f"{r['weight']:.2f}",
+             "&mdash;" if pd.isna(r.get("mase")) else f"{r['mase']:.2f}", _e(r.get("note") or "")]
+            for r in growth.summary().reset_index().to_dict("records")]
+    coverage = "n/a" if summary["backtest"]["coverage"] is None else f"{summary['backtest']['coverage']:.0%}"
+    return [
         "<h2>How well the growth models did</h2>",
         f"<p>Rolling-origin backtest at {growth.horizon_days} days: the {growth.level:.0%} forecast "
         f"interval contained the truth {coverage} of the time (after calibration).</p>",
         "".join(f'<p class="muted">{_e(note)}</p>' for note in growth.notes),
-        _table(["model", "weight", "MASE", "note"], backtest_rows, {1, 2}),
+        _table(["model", "weight", "MASE", "note"], rows, {1, 2}),
+    ]
+
+
+def _inputs_section(summary: Mapping[str, Any]) -> list[str]:
+    rows = [[_e(role), _e(v["file"]), f'<span class="muted">{_e(v["sha256"][:16])}&hellip;</span>']
+            for role, v in summary["inputs"].items()]
+    return [
         "<h2>Inputs</h2>",
-        _table(["role", "file", "sha256"], inputs),
+        _table(["role", "file", "sha256"], rows),
         f'<p class="muted">capacity {_e(__version__)}; generated {_e(_now())}. '
         "Machine-readable: summary.json, deadlines.csv, forecast.csv.</p>",
-        "</body></html>",
     ]
-    return "\n".join(parts)
 
 
 # ----------------------------------------------------------------------------- atomic write
@@ -315,9 +395,24 @@ def _write_atomically(out: Path, name: str, files: dict[str, str]) -> Path:
     return link
 
 
-def write_replay(replay: Any, out: str | Path = "reports") -> Path:
-    """Write a replay (table CSV, first warnings CSV, chart SVG) to ``out/replay-<last date>``."""
+def write_replay(replay: Replay, out: str | os.PathLike[str] = "reports") -> Path:
+    """Write a replay (table CSV, first warnings CSV, chart SVG) to ``out/replay-<last date>`` atomically.
+
+    Parameters
+    ----------
+    replay : Replay
+        What :func:`capacity.replay` returned.
+    out : str or PathLike, default "reports"
+        The reports folder (relative paths: to the working directory); created if needed.
+
+    Returns
+    -------
+    Path
+        ``out/replay-<last date>`` (a symlink to the build folder).
+    """
     from capacity.charts import to_svg
+
+    check_args("write_replay", out=(out, PATH), replay=(replay, [InstanceOf(Replay)]))
 
     last = replay.table["as_of"].max().date().isoformat()
     files = {
@@ -329,8 +424,16 @@ def write_replay(replay: Any, out: str | Path = "reports") -> Path:
     return _write_atomically(Path(out), f"replay-{last}", files)
 
 
-def write_report(forecast: Forecast, out: str | Path = "reports") -> Path:
+def write_report(forecast: Forecast, out: str | os.PathLike[str] = "reports") -> Path:
     """Write the report for ``forecast`` under ``out/<as-of date>`` atomically.
+
+    Parameters
+    ----------
+    forecast : Forecast
+        What :func:`capacity.run` returned.
+    out : str or PathLike, default "reports"
+        The reports folder (relative paths: to the working directory); created if needed, and its
+        ``latest`` link moved to the newest as-of date.
 
     Returns
     -------
@@ -339,6 +442,9 @@ def write_report(forecast: Forecast, out: str | Path = "reports") -> Path:
     """
     from capacity.charts import to_svg
     from capacity.report.charts import report_charts
+
+    # out first: a bad folder is found before the (slow) charts are drawn
+    check_args("write_report", out=(out, PATH), forecast=(forecast, [InstanceOf(Forecast)]))
 
     out = Path(out)
     day = forecast.plan.as_of.date().isoformat()
