@@ -86,7 +86,8 @@ def write_atomically(frame: Any, path: Path) -> None:
         raise
 
 
-def _threshold(text: str) -> float | str:
+def _parse_threshold(text: str) -> float | str:
+    """``--threshold``: a number for every series, or else the name of a column (plan_many checks it)."""
     try:
         return float(text)
     except ValueError:
@@ -112,8 +113,8 @@ def forecast_many(args: argparse.Namespace) -> int:
         if args.threshold is None:
             out = fit_growth_many(args.input, executor=executor, **common)
         else:
-            out = plan_many(args.input, threshold=_threshold(args.threshold), horizon_days=args.horizon_days,
-                            n_paths=args.paths, executor=executor, **common)
+            out = plan_many(args.input, threshold=_parse_threshold(args.threshold),
+                            horizon_days=args.horizon_days, n_paths=args.paths, executor=executor, **common)
     path = Path(args.out) / f"{OUTPUT_NAME}.{args.format}"
     write_atomically(out, path)
     if not args.quiet:

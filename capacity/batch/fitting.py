@@ -47,8 +47,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from capacity.errors import CapacityError, ConfigError, InputDataError
+from capacity.errors import ArgumentError, CapacityError, ConfigError, InputDataError
 from capacity.growth.models import MODELS
+from capacity.planning.montecarlo import MAX_HORIZON_DAYS, MAX_PATHS
+from capacity.validation import (
+    HasMethods,
+    InstanceOf,
+    Interval,
+    Text,
+    check_args,
+    check_mapping,
+    describe,
+)
 
 __all__ = ["fit_growth_many", "plan_many", "series_seeds", "read_series_groups", "BATCH_FIT_OPTIONS"]
 
@@ -63,6 +73,11 @@ _FIT_KEYS = ("models", "horizon_days", "level", "cap", "penalty", "n_origins")
 _MAX_CHUNK = 20
 
 _MODELS = MODELS
+
+_COUNT = Interval(int, 1, None)
+_SEED = Interval(int, 0, None)  # a SeedSequence's entropy
+_FINITE = Interval(float, None, None)
+_PATH = [Text(), InstanceOf(os.PathLike)]
 
 
 # ------------------------------------------------------------------------------------------ seeds
@@ -93,6 +108,7 @@ def series_seeds(seed: int, series_id: Any) -> tuple[int, int]:
         ``(fit_seed, path_seed)``, each in ``[0, 2**32)``: independent of the process, the order and
         the chunking of the batch (Python's salted ``hash()`` is not used).
     """
+    check_args("series_seeds", seed=(seed, [_SEED]))
     digest = hashlib.blake2b(_id_text(series_id).encode("utf-8"), digest_size=16).digest()
     words = [int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4)]
     fit_seed, path_seed = np.random.SeedSequence([int(seed), *words]).generate_state(2, dtype=np.uint32)
@@ -173,16 +189,18 @@ def _process(job: _Job) -> list[dict[str, Any]]:
                 horizon, n_paths = job.crossing
                 if threshold is None:
                     raise InputDataError("no threshold given for this series")
-                if isinstance(threshold, str):  # a problem found by the driver, reported here
+                if isinstance(threshold, _Problem):  # a problem found by the driver, reported here
                     raise InputDataError(threshold)
+                if not _FINITE.holds(threshold):  # e.g. a NaN in a mapping of thresholds
+                    raise InputDataError(f"threshold must be a finite number, not {describe(threshold)}")
                 row["threshold"] = float(threshold)
                 c = threshold_crossing(fit, float(threshold), horizon_days=horizon, n_paths=n_paths,
                                        seed=path_seed)
                 row.update(crossing_p10=c.p10, crossing_p50=c.p50, crossing_p90=c.p90, p_none=c.p_none,
                            horizon_end=c.horizon_end)
             row["error"] = None
-        except ConfigError:
-            raise  # a batch-wide option is wrong: every series would fail the same way
+        except (ConfigError, ArgumentError):
+            raise  # a batch-wide option (e.g. in fit_options) is wrong: every series would fail the same way
         except Exception as exc:  # one broken series must not abort the batch
             row["error"] = f"series {_id_text(sid)!r}: {_one_line(exc)}"
         rows.append(row)
@@ -223,14 +241,21 @@ class _Column(str):
     """A threshold given as the name of a column of the input."""
 
 
-def _threshold_from_rows(values: np.ndarray, column: str) -> Any:
+class _Problem(str):
+    """Why a series has no usable threshold (found by the driver, reported in the series' row)."""
+
+
+def _threshold_from_rows(values: np.ndarray, column: str) -> float | _Problem:
     known = pd.unique(pd.Series(values).dropna())
     if len(known) == 0:
-        return f"threshold column {column!r} is empty for this series"
+        return _Problem(f"threshold column {column!r} is empty for this series")
     if len(known) > 1:
-        return f"threshold column {column!r} is not constant within the series ({len(known)} values)"
+        return _Problem(f"threshold column {column!r} is not constant within the series "
+                        f"({len(known)} values)")
     value = pd.to_numeric(pd.Series(known), errors="coerce").iloc[0]
-    return float(value) if pd.notna(value) else f"threshold column {column!r}: {known[0]!r} is not a number"
+    if pd.notna(value):
+        return float(value)
+    return _Problem(f"threshold column {column!r}: {known[0]!r} is not a number")
 
 
 def _is_dataset(path: Path) -> bool:
@@ -269,7 +294,10 @@ def read_series_groups(
     InputDataError
         Missing file or column, or a missing series id.
     """
-    import pyarrow.compute as pc
+    check_args("read_series_groups", path=(path, _PATH), id_col=(id_col, [Text()]),
+               columns=(columns, [InstanceOf(list, tuple)]), rows_per_read=(rows_per_read, [_COUNT]))
+    for i, column in enumerate(columns):
+        check_args("read_series_groups", **{f"columns[{i}]": (column, [Text()])})
     import pyarrow.dataset as ds
 
     path = Path(path)
@@ -284,14 +312,7 @@ def read_series_groups(
     if missing:
         raise InputDataError(f"{path}: column {missing[0]!r} is missing "
                              f"(columns found: {', '.join(map(repr, dataset.schema.names))})")
-    counts: dict[Any, int] = {}
-    for batch in dataset.to_batches(columns=[id_col]):
-        col = batch.column(0)
-        if col.null_count:
-            raise InputDataError(f"{path}: column {id_col!r} has a missing series id")
-        vc = pc.value_counts(col)
-        for sid, n in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True):
-            counts[sid] = counts.get(sid, 0) + n
+    counts = _series_counts(dataset, id_col, path)
     groups: list[list[Any]] = [[]]
     rows = 0
     for sid, n in counts.items():
@@ -300,20 +321,38 @@ def read_series_groups(
             rows = 0
         groups[-1].append(sid)
         rows += n
-    groups = [g for g in groups if g]
+    return len(counts), _read_groups(dataset, id_col, wanted, [g for g in groups if g])
 
-    def frames() -> Iterator[pd.DataFrame]:
-        field = pc.field(id_col)
-        for group in groups:
-            cond = field.isin(group)
-            try:  # a range test lets pyarrow skip row groups of a file sorted by id
-                cond = (field >= min(group)) & (field <= max(group)) & cond
-            except TypeError:
-                pass
-            table = dataset.to_table(columns=wanted, filter=cond)
-            yield table.to_pandas()
 
-    return len(counts), frames()
+def _series_counts(dataset: Any, id_col: str, path: Path) -> dict[Any, int]:
+    """Rows per series id, in order of first appearance, reading the id column alone batch by batch."""
+    import pyarrow.compute as pc
+
+    counts: dict[Any, int] = {}
+    for batch in dataset.to_batches(columns=[id_col]):
+        col = batch.column(0)
+        if col.null_count:
+            raise InputDataError(f"{path}: column {id_col!r} has a missing series id")
+        vc = pc.value_counts(col)
+        for sid, n in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True):
+            counts[sid] = counts.get(sid, 0) + n
+    return counts
+
+
+def _read_groups(dataset: Any, id_col: str, wanted: list[str],
+                 groups: list[list[Any]]) -> Iterator[pd.DataFrame]:
+    """Each group of series as one frame of the ``wanted`` columns (read when the iterator gets to it)."""
+    import pyarrow.compute as pc
+
+    field = pc.field(id_col)
+    for group in groups:
+        cond = field.isin(group)
+        try:  # a range test lets pyarrow skip row groups of a file sorted by id
+            cond = (field >= min(group)) & (field <= max(group)) & cond
+        except TypeError:
+            pass
+        table = dataset.to_table(columns=wanted, filter=cond)
+        yield table.to_pandas()
 
 
 def _series_source(
@@ -332,10 +371,7 @@ def _series_source(
                                  f"(columns found: {', '.join(map(repr, frame.columns))})")
         n = int(frame[id_col].nunique(dropna=True))
         return n, _split(frame, id_col, date_col, value_col, threshold)
-    if not isinstance(frame, (str, os.PathLike)):
-        raise InputDataError("expected a DataFrame or a path to a Parquet/CSV file, "
-                             f"not {type(frame).__name__}")
-    path = Path(frame)
+    path = Path(frame)  # a str or PathLike, as the public functions checked
     if _is_dataset(path):
         n, groups = read_series_groups(path, id_col=id_col, columns=columns, rows_per_read=rows_per_read)
         return n, (item for g in groups for item in _split(g, id_col, date_col, value_col, threshold))
@@ -369,6 +405,15 @@ def _is_dask_client(executor: Any) -> bool:
     return isinstance(executor, Client)
 
 
+def _executor_types() -> tuple[type, ...]:
+    """Where a batch may run: a concurrent.futures.Executor, or a Dask Client once distributed is imported."""
+    if "distributed" not in sys.modules:
+        return (cf.Executor,)
+    from distributed import Client
+
+    return (cf.Executor, Client)
+
+
 def _workers(executor: Any) -> int:
     if executor is None:
         return 1
@@ -399,16 +444,13 @@ def _run(
         def wait(fs: set[Any]) -> tuple[set[Any], set[Any]]:
             done, pending = distributed.wait(list(fs), return_when="FIRST_COMPLETED")
             return set(done), set(pending)
-    elif isinstance(executor, cf.Executor):
+    else:  # a concurrent.futures.Executor, as the public functions checked
         def submit(job: _Job) -> Any:
             return executor.submit(_process, job)
 
         def wait(fs: set[Any]) -> tuple[set[Any], set[Any]]:
             done, pending = cf.wait(fs, return_when=cf.FIRST_COMPLETED)
             return set(done), set(pending)
-    else:
-        raise ConfigError("executor must be None, a concurrent.futures.Executor or a "
-                          f"dask.distributed.Client, not {type(executor).__name__}")
     results: dict[int, list[dict[str, Any]]] = {}
     pending: dict[Any, int] = {}
 
@@ -443,38 +485,33 @@ _FIT_COLUMNS = ("n_obs", "first_date", "last_date", "last_value", "model",
 _CROSSING_COLUMNS = ("threshold", "crossing_p10", "crossing_p50", "crossing_p90", "p_none", "horizon_end")
 
 
-def _positive_int(name: str, value: Any, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+def _check_batch(owner: str, frame: Any, *, id_col: Any, date_col: Any, value_col: Any, executor: Any,
+                 fit_options: Any, seed: Any, chunk_size: Any, max_in_flight: Any, rows_per_read: Any,
+                 progress: Any) -> None:
+    """Check the arguments :func:`fit_growth_many` and :func:`plan_many` share."""
+    check_args(owner, frame=(frame, [InstanceOf(pd.DataFrame), *_PATH]), id_col=(id_col, [Text()]),
+               date_col=(date_col, [Text()]), value_col=(value_col, [Text()]),
+               executor=(executor, [InstanceOf(*_executor_types()), None]), seed=(seed, [_SEED]),
+               chunk_size=(chunk_size, [_COUNT, None]), max_in_flight=(max_in_flight, [_COUNT, None]),
+               rows_per_read=(rows_per_read, [_COUNT]),
+               progress=(progress, [HasMethods("__call__", what="a callable"), None]))
+    if fit_options is not None:
+        if isinstance(fit_options, Mapping) and "seed" in fit_options:
+            raise ArgumentError(f"{owner}: fit_options cannot set 'seed': each series' seed is derived from "
+                                "the batch's seed= and the series id")
+        # the values are fit_growth's to check: a bad one stops the batch at its first series
+        check_mapping(owner, "fit_options", fit_options, keys=_FIT_KEYS)
 
 
-def _fit_options(fit_options: Mapping[str, Any] | None) -> dict[str, Any]:
-    options = dict(BATCH_FIT_OPTIONS)
-    for key, value in (fit_options or {}).items():
-        if key == "seed":
-            raise ConfigError("fit_options cannot set 'seed': each series' seed is derived from the "
-                              "batch's seed= and the series id")
-        if key not in _FIT_KEYS:
-            raise ConfigError(f"unknown fit_growth option {key!r} in fit_options; "
-                              f"choose from {list(_FIT_KEYS)}")
-        options[key] = value
-    return options
-
-
-def _threshold(threshold: Any) -> Any:
+def _threshold_source(threshold: float | Mapping[Any, float] | pd.Series | str) -> Any:
+    """The checked threshold as the series splitter reads it: a number, a dict by id, or a _Column."""
     if isinstance(threshold, str):
         return _Column(threshold)
     if isinstance(threshold, pd.Series):
         return threshold.to_dict()
     if isinstance(threshold, Mapping):
         return dict(threshold)
-    if isinstance(threshold, (int, float, np.integer, np.floating)) and not isinstance(threshold, bool):
-        if not math.isfinite(threshold):
-            raise ConfigError(f"threshold must be a finite number, not {threshold!r}")
-        return float(threshold)
-    raise ConfigError("threshold must be a number, a mapping from series id to number, or the name of a "
-                      f"column of the input; got {type(threshold).__name__}")
+    return float(threshold)
 
 
 def _frame(rows: list[dict[str, Any]], id_col: str, columns: tuple[str, ...], ids: list[Any]) -> pd.DataFrame:
@@ -512,15 +549,15 @@ def _batch(
     threshold: Any = None,
     crossing: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
-    options = _fit_options(fit_options)
-    seed = _positive_int("seed", seed, 0)
-    rows_per_read = _positive_int("rows_per_read", rows_per_read)
+    """Run a checked batch: split the input into chunks, process them, one row per series."""
+    options = {**BATCH_FIT_OPTIONS, **(fit_options or {})}
+    seed = int(seed)
     workers = _workers(executor)
-    total, items = _series_source(frame, id_col, date_col, value_col, threshold, rows_per_read)
+    total, items = _series_source(frame, id_col, date_col, value_col, threshold, int(rows_per_read))
     if chunk_size is None:  # enough tasks to balance the workers' load at the end of the batch
         chunk_size = min(_MAX_CHUNK, max(1, math.ceil(total / (8 * workers))))
-    chunk_size = _positive_int("chunk_size", chunk_size)
-    max_in_flight = _positive_int("max_in_flight", 2 * workers if max_in_flight is None else max_in_flight)
+    chunk_size = int(chunk_size)
+    max_in_flight = 2 * workers if max_in_flight is None else int(max_in_flight)
 
     def jobs() -> Iterator[_Job]:
         chunk: list[tuple[Any, np.ndarray, np.ndarray, Any]] = []
@@ -548,31 +585,6 @@ def _batch(
     return out
 
 
-_COMMON_DOC = """
-    frame : DataFrame, str or path
-        A tidy long frame (one row per series and date), or a path: a Parquet file or dataset
-        directory (read by groups of series, see the module docstring) or a CSV file (read whole).
-    id_col, date_col, value_col : str
-        Columns holding the series id, the date (daily, weekly or monthly; datetime or ISO 8601
-        text) and the value (the live count, in the series' own units).
-    executor : None, concurrent.futures.Executor or dask.distributed.Client
-        Where to run: ``None`` in this process, an executor's workers, or a Dask cluster.
-    fit_options : mapping, optional
-        Options for :func:`capacity.growth.fit_growth` (``models``, ``horizon_days``, ``level``,
-        ``cap``, ``penalty``, ``n_origins``), on top of :data:`BATCH_FIT_OPTIONS`.
-    seed : int
-        Batch seed; each series' seeds come from it and the series id (:func:`series_seeds`).
-    chunk_size : int, optional
-        Series per task (default: about eight tasks per worker, at most 20 series each).
-    max_in_flight : int, optional
-        Most tasks submitted and not yet collected (default: twice the workers); bounds memory.
-    rows_per_read : int
-        Most rows read at once from a Parquet input.
-    progress : callable, optional
-        Called as ``progress(series_done, series_total)`` after each chunk.
-"""
-
-
 def fit_growth_many(
     frame: pd.DataFrame | str | os.PathLike[str],
     *,
@@ -590,7 +602,29 @@ def fit_growth_many(
     """Fit :func:`capacity.growth.fit_growth` to every series of a long frame.
 
     Parameters
-    ----------%s
+    ----------
+    frame : DataFrame, str or path
+        A tidy long frame (one row per series and date), or a path: a Parquet file or dataset
+        directory (read by groups of series, see the module docstring) or a CSV file (read whole).
+    id_col, date_col, value_col : str
+        Columns holding the series id, the date (daily, weekly or monthly; datetime or ISO 8601
+        text) and the value (the live count, in the series' own units).
+    executor : None, concurrent.futures.Executor or dask.distributed.Client
+        Where to run: ``None`` in this process, an executor's workers, or a Dask cluster.
+    fit_options : mapping, optional
+        Options for :func:`capacity.growth.fit_growth` (``models``, ``horizon_days``, ``level``,
+        ``cap``, ``penalty``, ``n_origins``), on top of :data:`BATCH_FIT_OPTIONS`.
+    seed : int
+        Batch seed (>= 0); each series' seeds come from it and the series id (:func:`series_seeds`).
+    chunk_size : int, optional
+        Series per task (default: about eight tasks per worker, at most 20 series each).
+    max_in_flight : int, optional
+        Most tasks submitted and not yet collected (default: twice the workers); bounds memory.
+    rows_per_read : int
+        Most rows read at once from a Parquet input.
+    progress : callable, optional
+        Called as ``progress(series_done, series_total)`` after each chunk.
+
     Returns
     -------
     DataFrame
@@ -607,14 +641,17 @@ def fit_growth_many(
 
     Raises
     ------
+    ArgumentError
+        An argument of the wrong type or out of range, including an unknown or invalid fit
+        option (the first series' fit refuses it and the batch stops).
     InputDataError
-        A missing column or series id (problems within one series go to its ``error`` instead).
-    ConfigError
-        An unknown or invalid option, or an unsupported executor.
+        A missing file, column or series id (problems within one series go to its ``error`` instead).
     """
-    return _batch(frame, id_col=id_col, date_col=date_col, value_col=value_col, executor=executor,
+    common = dict(id_col=id_col, date_col=date_col, value_col=value_col, executor=executor,
                   fit_options=fit_options, seed=seed, chunk_size=chunk_size, max_in_flight=max_in_flight,
                   rows_per_read=rows_per_read, progress=progress)
+    _check_batch("fit_growth_many", frame, **common)
+    return _batch(frame, **common)
 
 
 def plan_many(
@@ -639,36 +676,59 @@ def plan_many(
     Parameters
     ----------
     threshold : float, mapping, Series or str
-        The capacity of each series, in the series' units: one number for all, a mapping (or
-        Series) from series id to number, or the name of a column of the input holding it (constant
-        within each series).
+        The capacity of each series, in the series' units: one finite number for all, a mapping
+        (or Series) from series id to number, or the name of a column of the input holding it
+        (constant within each series).
     horizon_days : int
-        Days simulated after each series' last date.
+        Days simulated after each series' last date (1 to 36,500).
     n_paths : int
-        Paths simulated per series.%s
+        Paths simulated per series (1 to 1,000,000).
+    frame : DataFrame, str or path
+        A tidy long frame (one row per series and date), or a path: a Parquet file or dataset
+        directory (read by groups of series, see the module docstring) or a CSV file (read whole).
+    id_col, date_col, value_col : str
+        Columns holding the series id, the date (daily, weekly or monthly; datetime or ISO 8601
+        text) and the value (the live count, in the series' own units).
+    executor : None, concurrent.futures.Executor or dask.distributed.Client
+        Where to run: ``None`` in this process, an executor's workers, or a Dask cluster.
+    fit_options : mapping, optional
+        Options for :func:`capacity.growth.fit_growth` (``models``, ``horizon_days``, ``level``,
+        ``cap``, ``penalty``, ``n_origins``), on top of :data:`BATCH_FIT_OPTIONS`.
+    seed : int
+        Batch seed (>= 0); each series' seeds come from it and the series id (:func:`series_seeds`).
+    chunk_size : int, optional
+        Series per task (default: about eight tasks per worker, at most 20 series each).
+    max_in_flight : int, optional
+        Most tasks submitted and not yet collected (default: twice the workers); bounds memory.
+    rows_per_read : int
+        Most rows read at once from a Parquet input.
+    progress : callable, optional
+        Called as ``progress(series_done, series_total)`` after each chunk.
+
     Returns
     -------
     DataFrame
         The columns of :func:`fit_growth_many`, plus ``threshold``; ``crossing_p10``,
-        ``crossing_p50``, ``crossing_p90`` (the dates by which 10/50/90 %% of the paths reached the
+        ``crossing_p50``, ``crossing_p90`` (the dates by which 10/50/90 % of the paths reached the
         threshold; NaT when beyond the horizon); ``p_none`` (share of paths that never reach it
         within the horizon); ``horizon_end``; and ``path_seed`` (seed of the paths). A series
-        without a usable threshold gets an ``error`` (its fit columns are still filled).
+        without a usable threshold (missing, not a finite number, not constant in its column)
+        gets an ``error`` (its fit columns are still filled).
 
     Raises
     ------
+    ArgumentError
+        An argument of the wrong type or out of range, including an unknown or invalid fit
+        option (the first series' fit refuses it and the batch stops).
     InputDataError
-        A missing column or series id.
-    ConfigError
-        An unknown or invalid option, or an unsupported executor.
+        A missing file, column or series id (problems within one series go to its ``error`` instead).
     """
-    horizon_days = _positive_int("horizon_days", horizon_days)
-    n_paths = _positive_int("n_paths", n_paths)
-    return _batch(frame, id_col=id_col, date_col=date_col, value_col=value_col, executor=executor,
+    common = dict(id_col=id_col, date_col=date_col, value_col=value_col, executor=executor,
                   fit_options=fit_options, seed=seed, chunk_size=chunk_size, max_in_flight=max_in_flight,
-                  rows_per_read=rows_per_read, progress=progress, threshold=_threshold(threshold),
-                  crossing=(horizon_days, n_paths))
-
-
-fit_growth_many.__doc__ = fit_growth_many.__doc__ % _COMMON_DOC
-plan_many.__doc__ = plan_many.__doc__ % _COMMON_DOC
+                  rows_per_read=rows_per_read, progress=progress)
+    _check_batch("plan_many", frame, **common)
+    check_args("plan_many", threshold=(threshold, [_FINITE, InstanceOf(Mapping, pd.Series), Text()]),
+               horizon_days=(horizon_days, [Interval(int, 1, MAX_HORIZON_DAYS)]),
+               n_paths=(n_paths, [Interval(int, 1, MAX_PATHS)]))
+    return _batch(frame, **common, threshold=_threshold_source(threshold),
+                  crossing=(int(horizon_days), int(n_paths)))

@@ -1,20 +1,28 @@
-"""Altair charts of a :class:`~capacity.planning.Plan`."""
+"""Altair charts of a :class:`~capacity.planning.Plan` and of a :class:`~capacity.pipeline.Replay`.
+
+The utilisation fan, the crossing-date histogram, the project windows, :func:`plan_chart` (all three,
+what :meth:`Plan.chart` shows) and :func:`replay_chart`. Nothing from :mod:`capacity.planning` is
+imported at run time (the results only come in as arguments), and altair only when a chart is built:
+it does not import under ``python -OO``.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import altair as alt
 import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    import altair as alt
+
+    from capacity.pipeline import Replay
     from capacity.planning.result import Plan
 
 WIDTH = 640
 
 
-def utilisation_fan(plan: Plan, history: pd.Series | None = None) -> alt.LayerChart:
+def utilisation_fan(plan: Plan, *, history: pd.Series | None = None) -> alt.LayerChart:
     """Daily utilisation quantiles of the current set-up, with the limit and the crossing dates.
 
     Parameters
@@ -23,6 +31,8 @@ def utilisation_fan(plan: Plan, history: pd.Series | None = None) -> alt.LayerCh
     history : Series, optional
         Observed daily mean CPU of the average server [%] on a DatetimeIndex, drawn as dots.
     """
+    import altair as alt
+
     c = plan.crossing
     end = c.horizon_end
     if c.p90 is not None:  # show the approach to the limit, not a year of saturated demand
@@ -58,6 +68,8 @@ def utilisation_fan(plan: Plan, history: pd.Series | None = None) -> alt.LayerCh
 
 def crossing_histogram(plan: Plan) -> alt.Chart:
     """How the crossing date is distributed over the Monte Carlo paths (weekly bins)."""
+    import altair as alt
+
     days = plan.crossing_days[np.isfinite(plan.crossing_days)]
     dates = pd.Series(plan.as_of + pd.to_timedelta(days, unit="D"))
     spread = (dates.max() - dates.min()).days if len(dates) else 0
@@ -81,6 +93,8 @@ def crossing_histogram(plan: Plan) -> alt.Chart:
 
 def project_windows(plan: Plan) -> alt.LayerChart:
     """Each project's must-start-by, must-land-by and planned landing, red when at risk."""
+    import altair as alt
+
     rows = []
     for r in plan.deadlines.itertuples():
         state = "landed" if r.status == "landed" else ("AT RISK" if r.at_risk else "on track")
@@ -108,14 +122,19 @@ def project_windows(plan: Plan) -> alt.LayerChart:
 
 
 def plan_chart(plan: Plan) -> alt.VConcatChart:
+    """The fan, the crossing histogram and (with projects) the project windows, stacked."""
+    import altair as alt
+
     parts = [utilisation_fan(plan), crossing_histogram(plan)]
     if len(plan.deadlines):
         parts.append(project_windows(plan))
     return alt.vconcat(*parts).resolve_scale(color="independent", shape="independent")
 
 
-def replay_chart(replay) -> alt.LayerChart:
+def replay_chart(replay: Replay) -> alt.LayerChart:
     """What the plan said on each replay date: crossing P10-P90 band and each must-land-by."""
+    import altair as alt
+
     table = replay.table
     crossing = table[table["item"] == "crossing"]
     band = alt.Chart(crossing).mark_area(opacity=0.25, color="#e45756").encode(

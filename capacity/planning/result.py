@@ -1,4 +1,11 @@
-"""The plan's results: crossing dates, the Plan object, and the drift between two plans."""
+"""What a plan says: crossing dates, the Plan object, and the drift between two plans.
+
+Holds :class:`Crossing` (quantiles of a crossing date), :class:`Plan` (the result of
+:func:`capacity.planning.plan`) and :func:`drift`, plus the day arithmetic both the Monte Carlo and
+the results use: :func:`quantile_days`, :func:`day_to_date` and :func:`crossing_of` (internal to
+:mod:`capacity.planning`, not re-exported). Day 0 is the plan's ``as_of``; a day beyond the horizon
+is stated as ``None``, never as infinity or NaN.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +17,19 @@ import numpy as np
 import pandas as pd
 
 from capacity.planning.projects import DONE
+from capacity.validation import InstanceOf, check_args
 
 if TYPE_CHECKING:
     import altair as alt
 
 __all__ = ["QUANTILES", "Crossing", "Plan", "drift", "crossing_of", "day_to_date", "quantile_days"]
 
+#: the quantiles a plan reports (P10, P50, P90)
 QUANTILES = (0.1, 0.5, 0.9)
 
+
 def quantile_days(days: np.ndarray, q: float) -> float:
-    """Lower empirical quantile of day offsets (inf allowed)."""
+    """Lower empirical quantile ``q`` of day offsets [days] (inf, "never", allowed)."""
     finite_sorted = np.sort(days)
     k = max(int(np.ceil(q * len(days))) - 1, 0)
     return float(finite_sorted[k])
@@ -53,7 +63,7 @@ class Crossing:
 
 @dataclass(frozen=True, eq=False)
 class Plan:
-    """The result of :func:`plan` (do not build by hand).
+    """The result of :func:`capacity.planning.plan` (do not build by hand).
 
     Attributes
     ----------
@@ -142,7 +152,6 @@ class Plan:
         return plan_chart(self)
 
 
-
 def day_to_date(day0: pd.Timestamp, day: float, horizon: int) -> pd.Timestamp | None:
     """Day offset -> date; None beyond the horizon (stated as such, never inf or NaN)."""
     if not math.isfinite(day) or day > horizon:
@@ -151,6 +160,7 @@ def day_to_date(day0: pd.Timestamp, day: float, horizon: int) -> pd.Timestamp | 
 
 
 def crossing_of(days: np.ndarray, day0: pd.Timestamp, horizon: int) -> Crossing:
+    """The :class:`Crossing` of per-path crossing days [days after ``day0``; inf: none within ``horizon``]."""
     q = {f"p{round(x * 100)}": day_to_date(day0, quantile_days(days, x), horizon) for x in QUANTILES}
     return Crossing(**q, p_none=float(np.mean(~np.isfinite(days))),
                     horizon_end=day0 + pd.Timedelta(days=horizon), p_now=float(np.mean(days <= 0)))
@@ -170,6 +180,7 @@ def drift(before: Plan, after: Plan) -> pd.DataFrame:
         must-land-by and must-start-by. Columns item, what, before, after, days_moved (negative:
         the date moved earlier).
     """
+    check_args("drift", before=(before, [InstanceOf(Plan)]), after=(after, [InstanceOf(Plan)]))
     rows = []
     for q in ("p10", "p50", "p90"):
         rows.append(("crossing", q, getattr(before.crossing, q), getattr(after.crossing, q)))

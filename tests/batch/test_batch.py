@@ -21,7 +21,7 @@ from capacity.batch.fitting import (
     read_series_groups,
     series_seeds,
 )
-from capacity.errors import ConfigError, InputDataError
+from capacity.errors import ArgumentError, ConfigError, InputDataError
 from capacity.growth.fit import fit_growth
 from capacity.planning.montecarlo import threshold_crossing
 
@@ -257,30 +257,69 @@ def test_bad_inputs_and_options_raise(panel, tmp_path):
         fit_growth_many(no_id)
     with pytest.raises(InputDataError, match="panel.parquet: file not found"):
         fit_growth_many(tmp_path / "panel.parquet")
-    with pytest.raises(InputDataError, match="expected a DataFrame or a path"):
-        fit_growth_many([1, 2, 3])
-    with pytest.raises(ConfigError, match="unknown fit_growth option 'origins'"):
-        fit_growth_many(panel, fit_options={"origins": 3})
-    with pytest.raises(ConfigError, match="cannot set 'seed'"):
-        fit_growth_many(panel, fit_options={"seed": 3})
-    with pytest.raises(ConfigError, match=r"unknown growth model\(s\) \['prophet'\]"):
-        fit_growth_many(panel, fit_options={"models": ["prophet"]})
-    with pytest.raises(ConfigError, match="executor must be None, a concurrent.futures.Executor"):
-        fit_growth_many(panel, executor=object())
-    with pytest.raises(ConfigError, match="chunk_size must be an integer >= 1, got 0"):
-        fit_growth_many(panel, chunk_size=0)
-    with pytest.raises(ConfigError, match="threshold must be a finite number, not nan"):
-        plan_many(panel, threshold=float("nan"))
-    with pytest.raises(ConfigError, match="threshold must be a number, a mapping"):
-        plan_many(panel, threshold=[1.0])
-    with pytest.raises(ConfigError, match="n_paths must be an integer >= 1, got 0"):
-        plan_many(panel, threshold=1.0, n_paths=0)
-    with pytest.raises(InputDataError, match="column 'capacity' is missing from the frame"):
-        plan_many(panel, threshold="capacity")
     path = tmp_path / "p.parquet"
     panel.to_parquet(path)
     with pytest.raises(InputDataError, match=r"p.parquet: column 'apps' is missing \(columns found"):
         fit_growth_many(path, value_col="apps")
+    with pytest.raises(InputDataError, match="column 'capacity' is missing from the frame"):
+        plan_many(panel, threshold="capacity")
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda p: fit_growth_many([1, 2, 3]),
+         r"^fit_growth_many: frame must be a DataFrame, a non-empty string without control characters or a "
+         r"PathLike, not \[1, 2, 3\] \(list\)$"),
+        (lambda p: fit_growth_many(p, fit_options={"origins": 3}),
+         r"^fit_growth_many: fit_options has unknown key 'origins' \(known: cap, horizon_days, level, "
+         r"models, n_origins, penalty\)$"),
+        (lambda p: fit_growth_many(p, fit_options={"seed": 3}),
+         r"^fit_growth_many: fit_options cannot set 'seed'"),
+        (lambda p: fit_growth_many(p, fit_options=[("models", "linear")]),
+         r"^fit_growth_many: fit_options must be a mapping"),
+        # a bad fit option value is refused by the first series' fit, and stops the batch
+        (lambda p: fit_growth_many(p, fit_options={"models": ["prophet"]}), r"models must be .*'prophet'"),
+        (lambda p: fit_growth_many(p, executor=object()),
+         r"^fit_growth_many: executor must be a Executor( or Client)? or None, not <object object"),
+        (lambda p: fit_growth_many(p, chunk_size=0),
+         r"^fit_growth_many: chunk_size must be an integer >= 1 or None, not 0$"),
+        (lambda p: fit_growth_many(p, max_in_flight=2.0),
+         r"^fit_growth_many: max_in_flight must be an integer >= 1 or None, not 2\.0$"),
+        (lambda p: fit_growth_many(p, seed=-1), r"^fit_growth_many: seed must be an integer >= 0, not -1$"),
+        (lambda p: fit_growth_many(p, id_col=""), r"^fit_growth_many: id_col must be a non-empty string"),
+        (lambda p: fit_growth_many(p, progress="loud"),
+         r"^fit_growth_many: progress must be a callable or None, not 'loud'$"),
+        (lambda p: plan_many(p, threshold=float("nan")),
+         r"^plan_many: threshold must be a finite number, a Mapping or Series or a non-empty string without "
+         r"control characters, not nan$"),
+        (lambda p: plan_many(p, threshold=[1.0]),
+         r"^plan_many: threshold must be a finite number, .*, not \[1\.0\] \(list\)$"),
+        (lambda p: plan_many(p, threshold=1.0, n_paths=0),
+         r"^plan_many: n_paths must be an integer in \[1, 1000000\], not 0$"),
+        (lambda p: plan_many(p, threshold=1.0, horizon_days=10**6),
+         r"^plan_many: horizon_days must be an integer in \[1, 36500\], not 1000000$"),
+        (lambda p: read_series_groups(p, id_col="id", columns=["date"]),
+         r"^read_series_groups: path must be a non-empty string without control characters or a PathLike"),
+        (lambda p: read_series_groups("x.parquet", id_col="id", columns="date"),
+         r"^read_series_groups: columns must be a list or tuple, not 'date'$"),
+        (lambda p: read_series_groups("x.parquet", id_col="id", columns=["date", 3]),
+         r"^read_series_groups: columns\[1\] must be a non-empty string"),
+        (lambda p: series_seeds(-1, "a"), r"^series_seeds: seed must be an integer >= 0, not -1$"),
+    ],
+)
+def test_bad_arguments_raise_argument_errors(panel, call, match):
+    with pytest.raises(ArgumentError, match=match):
+        call(panel.head(200))
+
+
+def test_bad_thresholds_of_one_series_go_to_its_row(panel):
+    two = panel[panel["id"].isin(["ok-0", "ok-1"])]
+    out = plan_many(two, threshold={"ok-0": float("nan"), "ok-1": "4500"}, horizon_days=HORIZON,
+                    n_paths=N_PATHS, seed=11)
+    assert out.loc["ok-0", "error"] == "series 'ok-0': threshold must be a finite number, not nan"
+    assert out.loc["ok-1", "error"] == "series 'ok-1': threshold must be a finite number, not '4500'"
+    assert out["model"].notna().all()  # the fits are still reported
 
 
 # ------------------------------------------------------------------------------------------ CLI

@@ -7,11 +7,19 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from capacity.errors import CapacityError
+from capacity.errors import ArgumentError, CapacityError, ConfigError
 from capacity.load.strategies import Targeted
 from capacity.planning.limits import FixedLoad, LatencyLimit
-from capacity.planning.montecarlo import plan
-from capacity.planning.projects import AddServers, LeadTime, Project, ScaleCost, SwitchStrategy
+from capacity.planning.montecarlo import plan, threshold_crossing
+from capacity.planning.projects import (
+    AddServers,
+    LeadTime,
+    Project,
+    ScaleCost,
+    SwitchStrategy,
+    effect_from_config,
+)
+from capacity.planning.result import drift
 
 AS_OF = pd.Timestamp("2020-01-01")
 # one delivery per message, one core, no fixed cost: utilisation = b * apps exactly
@@ -183,35 +191,130 @@ def test_same_seed_same_plan_and_chart_builds():
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "error", "match"),
+    ("kwargs", "match"),
     [
-        ({"limit": 70}, ValueError, r"limit is a utilisation in \(0, 1\], not 70 \(70% is 0\.7\)"),
-        ({"confidence": 0.3}, ValueError, r"confidence must lie in 0\.5\.\.1"),
-        ({"strategy": "shouting"}, CapacityError, r"strategy 'shouting' is not known to the load model"),
+        # a percentage where a fraction belongs is named as such
+        ({"limit": 70},
+         r"^plan: limit must be a finite number in \(0, 1\] or a LatencyLimit, not 70 \(70% is 0\.7\)$"),
+        ({"limit": 0.0}, r"^plan: limit must be a finite number in \(0, 1\] or a LatencyLimit, not 0\.0$"),
+        ({"confidence": 0.3}, r"^plan: confidence must be a finite number in \[0\.5, 1\), not 0\.3$"),
+        ({"confidence": 1.0}, r"^plan: confidence must be a finite number in \[0\.5, 1\), not 1\.0$"),
+        ({"strategy": "shouting"}, r"^plan: strategy must be one of 'one', 'half', not 'shouting'$"),
+        # the percentage hint is the limit's alone
+        ({"strategy": "shouting", "limit": 70},
+         r"^plan: strategy must be one of 'one', 'half', not 'shouting'$"),
+        ({"servers": 2.5}, r"^plan: servers must be an integer >= 1, not 2\.5$"),
+        ({"horizon_days": 0}, r"^plan: horizon_days must be an integer in \[1, 36500\], not 0$"),
+        ({"n_paths": 10**7},
+         r"^plan: n_paths must be an integer in \[1, 1000000\] \(paths drawn from growth\), not 10000000$"),
+        ({"seed": -1}, r"^plan: seed must be an integer >= 0, not -1$"),
+        ({"as_of": "2020-13-01"}, r"^plan: as_of must be a date .*, not '2020-13-01'$"),
+        ({"projects": "fix"}, r"^plan: projects must be a list or tuple, not 'fix'$"),
+        ({"projects": [AddServers(1)]}, r"^plan: projects\[0\] must be a Project, not AddServers"),
+        ({"projects": [Project("x", effect=SwitchStrategy("shouting"), lead_time=(1, 2, 3))]},
+         r"^plan: projects\[0\]\.effect\.strategy must be one of 'one', 'half', not 'shouting'$"),
     ],
 )
-def test_bad_arguments(kwargs, error, match):
+def test_bad_arguments(kwargs, match):
     args = {"strategy": "one", "servers": 1, "limit": 0.5, "horizon_days": 100} | kwargs
-    with pytest.raises(error, match=match):
+    with pytest.raises(ArgumentError, match=match):
         plan(linear_paths(5, 100), LOAD, **args)
 
 
+def test_bad_growth_and_load():
+    args = {"strategy": "one", "servers": 1, "limit": 0.5, "horizon_days": 100}
+    with pytest.raises(ArgumentError, match=r"^plan: growth must be a GrowthFit or a DataFrame, "
+                                            r"not \[1, 2\] \(list\)$"):
+        plan([1, 2], LOAD, **args)
+    with pytest.raises(ArgumentError, match=r"^plan: load must be a MessagingModel or FixedLoad, not 3"):
+        plan(linear_paths(5, 100), 3, **args)
+    with pytest.raises(ArgumentError, match=r"^plan: growth must be a frame of paths with daily dates"):
+        plan(linear_paths(5, 100).set_axis(range(100), axis=1), LOAD, **args)
+    with pytest.raises(ArgumentError, match=r"^plan: growth paths cover 50 days after 2020-01-01; the "
+                                            r"horizon is 100 days$"):
+        plan(linear_paths(5, 50), LOAD, **args)
+    with pytest.raises(ArgumentError, match=r"^plan: growth paths start on 2020-01-02; the plan as of "
+                                            r"2019-12-01 needs them from 2019-12-02$"):
+        plan(linear_paths(5, 100), LOAD, **args, as_of="2019-12-01")
+
+
 def test_bad_project_definitions():
-    with pytest.raises(ValueError, match=r"lead time needs 0 <= optimistic <= likely <= pessimistic"):
+    with pytest.raises(ArgumentError, match=r"^LeadTime: likely must be a finite number >= 5, not 2$"):
         LeadTime(5, 2, 3)
-    with pytest.raises(ValueError, match="give a planned start or a landing date, not both"):
+    with pytest.raises(ArgumentError, match=r"^LeadTime: pessimistic must be a finite number >= 2, not inf$"):
+        LeadTime(1, 2, float("inf"))
+    with pytest.raises(ArgumentError, match=r"^LeadTime: optimistic must be a finite number >= 0, not True"):
+        LeadTime(True, 2, 3)
+    with pytest.raises(ArgumentError, match=r"^Project: lead_time must be a LeadTime or \(optimistic, "
+                                            r"likely, pessimistic\) days with 0 <= optimistic <= likely "
+                                            r"<= pessimistic, not \(5, 2, 1\)"):
+        Project("x", effect=AddServers(1), lead_time=(5, 2, 1))
+    with pytest.raises(ArgumentError, match=r"^Project: lead_time must be .*, not \(1, 2\)"):
+        Project("x", effect=AddServers(1), lead_time=(1, 2))
+    with pytest.raises(ArgumentError, match="give a planned start or a landing date, not both"):
         Project("x", effect=AddServers(1), lead_time=(1, 2, 3), start="2020-01-01", landed="2020-02-01")
     with pytest.raises(TypeError, match="lead_time"):
         Project("x", effect=AddServers(1))  # a lead time is part of every project
-    with pytest.raises(ValueError, match=r"AddServers needs a whole number of servers >= 1"):
+    with pytest.raises(ArgumentError, match=r"^Project: effect must be a SwitchStrategy or AddServers or "
+                                            r"ScaleCost, not 'more'"):
+        Project("x", effect="more", lead_time=(1, 2, 3))
+    with pytest.raises(ArgumentError, match=r"^Project: land must be a date .*, not '1 May'$"):
+        Project("x", effect=AddServers(1), lead_time=(1, 2, 3), land="1 May")
+    with pytest.raises(ArgumentError, match=r"^AddServers: servers must be an integer >= 1, not 0$"):
         AddServers(0)
-    with pytest.raises(ValueError, match=r"ScaleCost needs a factor > 0"):
+    with pytest.raises(ArgumentError, match=r"^ScaleCost: factor must be a finite number > 0, not -1$"):
         ScaleCost(-1)
+    with pytest.raises(ArgumentError, match=r"^SwitchStrategy: strategy must be a non-empty string"):
+        SwitchStrategy(" ")
+    assert Project("x", effect=AddServers(1), lead_time=(1, 2, 3)).lead_time == LeadTime(1.0, 2.0, 3.0)
+
+
+def test_effects_from_config_values():
+    assert effect_from_config("add_servers", 2) == AddServers(2)
+    assert effect_from_config("add_servers", 2.0) == AddServers(2)  # a whole number written as a float
+    assert effect_from_config("cost_factor", 0.8) == ScaleCost(0.8)
+    assert effect_from_config("strategy", "half") == SwitchStrategy("half")
+    with pytest.raises(ConfigError, match=r"^project effect add_servers must be an integer >= 1, not 2\.5$"):
+        effect_from_config("add_servers", 2.5)
+    with pytest.raises(ConfigError, match=r"^project effect cost_factor must be a finite number > 0, not 0$"):
+        effect_from_config("cost_factor", 0)
+    with pytest.raises(ConfigError, match=r"^project effect strategy must be a non-empty string"):
+        effect_from_config("strategy", 3)
+    with pytest.raises(ConfigError, match=r"^unknown project effect 'servers' \(known: strategy, "
+                                          r"add_servers, cost_factor\)$"):
+        effect_from_config("servers", 1)
+
+
+def test_bad_limits_and_loads():
+    with pytest.raises(ArgumentError, match=r"^LatencyLimit: service_ms must be a finite number > 0, not 0$"):
+        LatencyLimit(target_ms=50, service_ms=0)
+    with pytest.raises(ArgumentError, match=r"^LatencyLimit: quantile must be a finite number in \(0, 1\) or "
+                                            r"None, not 1\.0$"):
+        LatencyLimit(target_ms=50, service_ms=1, quantile=1.0)
+    with pytest.raises(ArgumentError, match=r"^LatencyLimit\.utilisation: cores_per_server must be"):
+        LatencyLimit(target_ms=50, service_ms=1).utilisation(0)
+    with pytest.raises(ArgumentError, match=r"^FixedLoad: params\['b'\] must be a finite number, not nan$"):
+        FixedLoad({"u0": 0.0, "a": 0.0, "b": float("nan")}, LOAD.strategies)
+    with pytest.raises(ArgumentError, match=r"^FixedLoad: params must have the keys 'u0', 'a' and 'b'"):
+        FixedLoad({"u0": 0.0, "a": 0.0}, LOAD.strategies)
+    with pytest.raises(ArgumentError, match=r"^FixedLoad: strategies\['one'\] must be a Strategy, "
+                                            r"not 'k=1'$"):
+        FixedLoad(LOAD.params, {"one": "k=1"})
+
+
+def test_drift_and_threshold_crossing_refuse_bad_arguments():
+    result = plan(linear_paths(5, 100), LOAD, strategy="one", servers=1, limit=0.5, horizon_days=100)
+    with pytest.raises(ArgumentError, match=r"^drift: after must be a Plan, not None$"):
+        drift(result, None)
+    with pytest.raises(ArgumentError, match=r"^threshold_crossing: threshold must be a finite number, "
+                                            r"not nan$"):
+        threshold_crossing(linear_paths(5, 100), float("nan"), horizon_days=100)
+    with pytest.raises(ArgumentError, match=r"^threshold_crossing: horizon_days must be an integer in "
+                                            r"\[1, 36500\], not 100\.0$"):
+        threshold_crossing(linear_paths(5, 100), 3000.0, horizon_days=100.0)
 
 
 def test_threshold_crossing_on_counts():
-    from capacity.planning.montecarlo import threshold_crossing
-
     crossing = threshold_crossing(linear_paths(10, 500), 3000.0, horizon_days=500)
     assert crossing.p50 == AS_OF + pd.Timedelta(days=200)  # 1000 + 10 t = 3000
     never = threshold_crossing(linear_paths(10, 100), 3000.0, horizon_days=100)
