@@ -1,28 +1,30 @@
-"""Fitting machinery of :mod:`capacity.growth` (helper module, not public on its own).
+"""Preparation, the fit at one origin, the rolling-origin backtest (helper module of :mod:`capacity.growth`).
 
-- :class:`Prepared` / :func:`prepare`: a validated series on its working grid (daily data filled
-  to every day, weekly and monthly data as they are);
-- :func:`fit_state`: the segmentation of the rate and every candidate fitted at one origin;
+- :func:`as_series`, :class:`Prepared` / :func:`prepare`: the input checked, then on its working
+  grid (daily data filled to every day, weekly and monthly data as they are);
+- :func:`fit_state`: the segmentation of the rate (:mod:`capacity.growth.regimes`) and every
+  registered candidate (:data:`capacity.growth.models.MODELS`) fitted at one origin;
 - :func:`run_backtest`: the rolling-origin backtest at the planning horizon, which weighs the
   candidates (weights proportional to the inverse of their scaled error) and calibrates the spread
-  of the simulated paths.
+  of the simulated paths (:mod:`capacity.growth.paths`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from capacity.errors import InputDataError
-from capacity.growth.models import MODELS, Candidate, fit_curve, fit_local_trend, piecewise_candidate
-from capacity.growth.paths import SCALE_GRID, CoverageGrid, Uncertainty, origin_draws
+from capacity.growth.models import MODELS, Candidate, Observed
+from capacity.growth.paths import SCALE_GRID, CoverageGrid, OriginDraws, Uncertainty, origin_draws
 from capacity.growth.regimes import Segmentation, segment_rate
 
-__all__ = ["MIN_OBS", "MIN_BLOCKS", "Prepared", "prepare", "FitState", "fit_state",
-           "BacktestResult", "run_backtest"]
+__all__ = ["MIN_OBS", "MIN_BLOCKS", "Prepared", "as_series", "prepare", "FitState", "fit_state", "observe",
+           "BacktestResult", "Schedule", "Origin", "run_backtest", "replay"]
 
 #: fewest observations and fewest rate blocks (weeks for daily data) a fit accepts
 MIN_OBS = 10
@@ -31,8 +33,6 @@ MIN_BLOCKS = 8
 _CAL_PATHS = 200
 #: shortest training history of a backtest origin, days
 _MIN_TRAIN_DAYS = 84
-#: the local-trend model sees at most this many recent points (weeks for daily data)
-_LLT_POINTS = 260
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +76,69 @@ class Prepared:
         return self.t[ends], self.y[ends]
 
 
+def as_series(apps: pd.Series | pd.DataFrame) -> pd.Series:
+    """Validate the input and return a float Series on a sorted, unique, tz-naive day index."""
+    apps = _one_series(apps)
+    name = apps.name if apps.name is not None else "apps"
+    idx = apps.index
+    if idx.tz is not None:
+        idx = idx.tz_convert("UTC").tz_localize(None)
+    idx = idx.normalize()
+    raw = pd.Series(apps.to_numpy(), index=idx)
+    values = pd.to_numeric(raw, errors="coerce")
+    bad_type = values.isna() & raw.notna()
+    if bad_type.any():
+        first = int(np.flatnonzero(bad_type.to_numpy())[0])
+        raise InputDataError(
+            f"column {name!r}: value {apps.iloc[first]!r} on {idx[first].date()} "
+            f"(row {first + 1}) is not a number"
+        )
+    if values.isna().any():
+        first = int(np.flatnonzero(values.isna().to_numpy())[0])
+        raise InputDataError(
+            f"column {name!r}: missing value (NaN) on {idx[first].date()} (row {first + 1}); "
+            f"drop the row instead: gaps in the dates are handled"
+        )
+    if (values < 0).any():
+        first = int(np.flatnonzero((values < 0).to_numpy())[0])
+        raise InputDataError(
+            f"column {name!r}: negative app count {values.iloc[first]:g} on "
+            f"{idx[first].date()} (row {first + 1})"
+        )
+    values = values.astype(float).sort_index(kind="stable")
+    dup = values.index.duplicated()
+    if dup.any():
+        raise InputDataError(
+            f"column {name!r}: date {values.index[dup][0].date()} appears more than once"
+        )
+    values.index.name = "date"
+    values.name = "apps"
+    return values
+
+
+def _one_series(apps: pd.Series | pd.DataFrame) -> pd.Series:
+    """The counts as a Series on a DatetimeIndex: a frame's ``apps`` column or its only one."""
+    if isinstance(apps, pd.DataFrame):
+        if "apps" in apps.columns:
+            apps = apps["apps"]
+        elif apps.shape[1] == 1:
+            apps = apps.iloc[:, 0]
+        else:
+            raise InputDataError(
+                f"fit_growth needs a Series of live app counts or a frame with an 'apps' column; "
+                f"got columns {list(apps.columns)}"
+            )
+    if not isinstance(apps, pd.Series):
+        raise InputDataError(
+            f"fit_growth needs a pandas Series of live app counts, got {type(apps).__name__}"
+        )
+    if not isinstance(apps.index, pd.DatetimeIndex):
+        raise InputDataError(
+            f"fit_growth needs a DatetimeIndex on the app counts, got {type(apps.index).__name__}"
+        )
+    return apps
+
+
 def _needed(daily: bool) -> str:
     if daily:
         return f"at least {MIN_BLOCKS * 7 + 1} daily points ({MIN_BLOCKS} weeks)"
@@ -113,7 +176,7 @@ def prepare(series: pd.Series) -> Prepared:
 
 
 # --------------------------------------------------------------------------------------------
-# fitting
+# fitting at one origin
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,8 +186,17 @@ class FitState:
     seg: Segmentation
     cands: dict[str, Candidate]
     unc: Uncertainty
-    llt_params: np.ndarray | None
     failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def reuse(self) -> dict[str, Any]:
+        """What each candidate leaves for the backtest origins (:attr:`Candidate.reuse`), by name."""
+        return {m: c.reuse for m, c in self.cands.items() if c.reuse is not None}
+
+    @property
+    def regime_model(self) -> str | None:
+        """Name of the fitted candidate that follows the current regime (piecewise), if any."""
+        return next((m for m, c in self.cands.items() if c.model.follows_regime), None)
 
 
 def uncertainty_of(seg: Segmentation, monotone: bool) -> Uncertainty:
@@ -140,48 +212,42 @@ def uncertainty_of(seg: Segmentation, monotone: bool) -> Uncertainty:
     )
 
 
+def observe(p: Prepared, seg: Segmentation, cap: float | None, reuse: Mapping[str, Any]) -> Observed:
+    """What the candidates are fitted to: ``p``'s points and block rates, its regimes and the cap."""
+    tp, yp = p.points()
+    level, rate = p.rates()
+    return Observed(tp, yp, level, rate, float(p.t[-1]), float(p.y[-1]), p.monotone, seg, cap, reuse)
+
+
 def fit_state(
     p: Prepared,
-    names: Sequence[str],
+    names: Collection[str],
     cap: float | None,
     penalty: float,
-    llt_params: np.ndarray | None = None,
+    reuse: Mapping[str, Any] | None = None,
 ) -> FitState:
-    """Segment the rate and fit every candidate in ``names`` to ``p``."""
+    """Segment the rate and fit every registered candidate named in ``names`` to ``p``.
+
+    ``reuse`` is what the whole series' fit left for the backtest origins (:attr:`FitState.reuse`).
+    """
     seg = segment_rate(p.dates, p.t, p.y, block=p.block, penalty=penalty,
                        min_blocks=p.min_blocks)
-    t_last, y_last = float(p.t[-1]), float(p.y[-1])
+    data = observe(p, seg, cap, reuse or {})
     cands: dict[str, Candidate] = {}
     failed: dict[str, str] = {}
-    if "piecewise" in names:
-        s, e = seg.last_sum, seg.last_exposure
-        # posterior mean of a quasi-Poisson rate (half a count of prior) keeps a dead-flat
-        # regime's rate positive but tiny
-        rate = (s + 0.5) / e if s >= 0 else s / e
-        cands["piecewise"] = piecewise_candidate(rate, t_last, y_last, p.monotone,
-                                                 len(seg.rates))
-    tp, yp = p.points()
-    rates = p.rates()
-    for name in ("linear", "exponential", "logistic", "gompertz"):
-        if name in names:
-            c = fit_curve(name, tp, yp, t_last=t_last, y_last=y_last, monotone=p.monotone,
-                          cap=cap, rates=rates)
-            if c is None:
-                failed[name] = (
-                    "best cap is at the largest value seen: the rate does not fall as a "
-                    "saturating curve needs" if name in ("logistic", "gompertz")
-                    else "could not be fitted"
-                )
-            else:
-                cands[name] = c
-    if "local_trend" in names:
-        c, llt_params = fit_local_trend(tp[-_LLT_POINTS:], yp[-_LLT_POINTS:], t_last=t_last,
-                                        y_last=y_last, monotone=p.monotone, params=llt_params)
+    for name, model in MODELS.items():
+        if name not in names:
+            continue
+        c = model.fit(data)
         if c is None:
-            failed["local_trend"] = "could not be fitted"
+            failed[name] = model.failure
         else:
-            cands["local_trend"] = c
-    return FitState(seg, cands, uncertainty_of(seg, p.monotone), llt_params, failed)
+            cands[name] = c
+    return FitState(seg, cands, uncertainty_of(seg, p.monotone), failed)
+
+
+# --------------------------------------------------------------------------------------------
+# the rolling-origin backtest
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,6 +262,39 @@ class BacktestResult:
     horizon: int
     n_origins: int
     notes: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Schedule:
+    """When the backtest looks: ``weeks`` ahead of each origin, judged at the week numbers ``checks``
+    (every 4 weeks and the last one), origins ``spacing`` days apart."""
+
+    weeks: int
+    checks: np.ndarray
+    spacing: float
+
+    @property
+    def days(self) -> int:
+        """The backtest horizon, days (whole weeks)."""
+        return 7 * self.weeks
+
+    @classmethod
+    def of(cls, span: float, horizon: int) -> Schedule:
+        """The schedule for a history of ``span`` days: ``horizon`` days ahead (at most a third of
+        the history, at least 4 weeks), origins a quarter of it apart."""
+        weeks = int(np.ceil(min(horizon, max(28.0, span / 3.0)) / 7.0))
+        checks = np.unique(np.r_[np.arange(4, weeks + 1, 4), weeks]).astype(int)
+        return cls(weeks, checks, max(7.0, 7.0 * round(7 * weeks / 28.0)))
+
+
+@dataclass(frozen=True, eq=False)
+class Origin:
+    """One backtest origin: the fit on the data known then and what happened next."""
+
+    t: float
+    state: FitState
+    scale: float
+    actual: np.ndarray
 
 
 def naive_scale(p: Prepared, horizon: float) -> float:
@@ -213,130 +312,190 @@ def naive_scale(p: Prepared, horizon: float) -> float:
 def run_backtest(
     p: Prepared,
     full: FitState,
-    names: Sequence[str],
+    names: Collection[str],
     cap: float | None,
     penalty: float,
     horizon: int,
     n_origins: int,
     level: float,
-    seed: int,
+    seed: int | np.random.Generator,
 ) -> BacktestResult:
     """Rolling-origin backtest at the planning horizon, candidate weights and calibration.
 
     Origins sit ``horizon`` days before the end and then every quarter of the horizon earlier
     (``n_origins`` of them, each with at least 12 weeks of history). At each one every candidate
-    is refitted to the data known then (the local-trend model reuses the variances estimated on the
-    whole series and only reruns its Kalman filter: the "reduced budget" that keeps this fast)
-    and judged every 4 weeks up to the horizon. Weights are proportional to ``1 / mase``
-    (candidates under 2 % dropped). The calibration scale is the smallest on the grid whose
-    pooled coverage reaches ``level``; the reported coverage judges each origin with the scale
-    calibrated on the others.
+    is refitted to the data known then (reusing what the whole series' fit left, such as the
+    local-trend variances: the "reduced budget" that keeps this fast) and judged every 4 weeks up
+    to the horizon. Weights are proportional to ``1 / mase`` (candidates under 2 % dropped). The
+    calibration scale is the smallest on the grid whose pooled coverage reaches ``level``; the
+    reported coverage judges each origin with the scale calibrated on the others.
     """
+    sched = Schedule.of(float(p.t[-1]), horizon)
+    origins = replay(p, full, names, cap, penalty, sched, n_origins)
+    if len(origins) < 2:
+        lead = full.regime_model
+        note = (f"history too short for a rolling-origin backtest at {sched.days} days: "
+                + (f"the {lead} model is used alone" if lead else "the candidates are weighed equally")
+                + " and the paths are not calibrated")
+        w = _fallback_weights(full)
+        table = _table(full, w, sched.days, [], n_origins=len(origins))
+        return BacktestResult(table, w, 1.0, np.nan, np.nan, sched.days, len(origins), (note,))
+    scaled, absolute = _errors(origins, list(full.cands), sched)
+    mase, w = _weigh(scaled)
+    notes: list[str] = []
+    if not w:
+        w = _fallback_weights(full)
+        notes.append("no candidate could be judged at half the backtest origins or more: the weights do "
+                     "not come from the backtest")
+    recent = _recent_change(p, full, origins, sched.days)
+    if recent:
+        w = _fallback_weights(full)
+        notes.append(recent)
+    scale, coverage, coverage_raw, cal_notes = _calibrate(origins, w, sched, level, seed)
+    mae = {m: float(np.nanmean(absolute[m])) if m in absolute else np.nan for m in full.cands}
+    days = [str((p.dates[0] + pd.Timedelta(days=o.t)).date()) for o in origins]
+    table = _table(full, w, sched.days, days, n_origins=len(origins), mase=mase, mae=mae)
+    return BacktestResult(table, w, scale, coverage, coverage_raw, sched.days, len(origins),
+                          tuple(notes + cal_notes))
+
+
+def replay(
+    p: Prepared,
+    full: FitState,
+    names: Collection[str],
+    cap: float | None,
+    penalty: float,
+    sched: Schedule,
+    n_origins: int,
+) -> list[Origin]:
+    """Refit at each backtest origin, newest first, while enough history remains before it."""
     span = float(p.t[-1])
-    weeks = int(np.ceil(min(horizon, max(28.0, span / 3.0)) / 7.0))
-    h_days = 7 * weeks
-    checks = np.unique(np.r_[np.arange(4, weeks + 1, 4), weeks]).astype(int)
-    spacing = max(7.0, 7.0 * round(h_days / 28.0))
-    model_names = [m for m in MODELS if m in full.cands]
-    rows: list[dict[str, float]] = []
-    origins: list[tuple[FitState, float, np.ndarray]] = []
+    origins = []
     for j in range(n_origins):
-        t_o = span - h_days - j * spacing
+        t_o = span - sched.days - j * sched.spacing
         if t_o < _MIN_TRAIN_DAYS:
             break
         i = int(np.searchsorted(p.t, t_o, side="right")) - 1
         q = p.truncate(i)
         if len(q.y) < MIN_OBS or q.n_blocks < MIN_BLOCKS:
             break
-        st = fit_state(q, names, cap, penalty, full.llt_params)
-        actual = np.interp(q.t[-1] + 7.0 * checks, p.t, p.y)
-        scale = naive_scale(q, h_days)
-        row: dict[str, float] = {"origin": float(q.t[-1])}
+        st = fit_state(q, names, cap, penalty, full.reuse)
+        actual = np.interp(q.t[-1] + 7.0 * sched.checks, p.t, p.y)
+        origins.append(Origin(float(q.t[-1]), st, naive_scale(q, sched.days), actual))
+    return origins
+
+
+def _errors(origins: list[Origin], model_names: list[str], sched: Schedule):
+    """Per origin (rows) and model: the mean absolute error at the checkpoints, scaled by the origin's
+    naive error (NaN where the model could not be fitted) and in apps (missing there)."""
+    at = 7 * sched.checks - 1
+    scaled, absolute = [], []
+    for o in origins:
+        s: dict[str, float] = {}
+        a: dict[str, float] = {}
         for m in model_names:
-            c = st.cands.get(m)
+            c = o.state.cands.get(m)
             if c is None:
-                row[m] = np.nan
+                s[m] = np.nan
                 continue
-            path = c.mean_path(h_days)
-            row[m] = float(np.mean(np.abs(path[7 * checks - 1] - actual))) / scale
-            row[m + "_abs"] = float(np.mean(np.abs(path[7 * checks - 1] - actual)))
-        rows.append(row)
-        origins.append((st, scale, actual))
-    notes: list[str] = []
-    if len(rows) < 2:
-        notes.append(
-            f"history too short for a rolling-origin backtest at {h_days} days: "
-            "the piecewise model is used alone and the paths are not calibrated"
-        )
-        w = {m: (1.0 if m == "piecewise" else 0.0) for m in model_names}
-        if "piecewise" not in model_names:
-            w = {m: 1.0 / len(model_names) for m in model_names}
-        table = pd.DataFrame(
-            {"mase": np.nan, "mae": np.nan, "weight": pd.Series(w)}, index=model_names
-        )
-        table.index.name = "model"
-        table.attrs.update(horizon_days=h_days, n_origins=len(rows), origins=[])
-        return BacktestResult(table, w, 1.0, np.nan, np.nan, h_days, len(rows), tuple(notes))
-    err = pd.DataFrame(rows)
-    mase = {m: float(np.nanmean(err[m])) if err[m].notna().any() else np.nan
-            for m in model_names}
-    mae = {m: float(np.nanmean(err[m + "_abs"])) if m + "_abs" in err else np.nan
-           for m in model_names}
+            a[m] = float(np.mean(np.abs(c.mean_path(sched.days)[at] - o.actual)))
+            s[m] = a[m] / o.scale
+        scaled.append(s)
+        absolute.append(a)
+    return pd.DataFrame(scaled, columns=model_names), pd.DataFrame(absolute)
+
+
+def _normalised(w: dict[str, float]) -> dict[str, float]:
+    total = sum(w.values())
+    return {m: v / total for m, v in w.items()}
+
+
+def _weigh(scaled: pd.DataFrame) -> tuple[dict[str, float], dict[str, float]]:
+    """Each model's MASE, and weights proportional to ``1 / mase`` for the models judged at half
+    the origins or more (under 2 % dropped); no weights when no model is."""
+    mase = {m: float(np.nanmean(scaled[m])) if scaled[m].notna().any() else np.nan for m in scaled}
     w = {}
-    for m in model_names:
-        enough = err[m].notna().mean() >= 0.5
+    for m in scaled:
+        enough = scaled[m].notna().mean() >= 0.5
         w[m] = 1.0 / max(mase[m], 1e-6) if enough and np.isfinite(mase[m]) else 0.0
-    total = sum(w.values())
-    w = {m: v / total for m, v in w.items()}
-    w = {m: (v if v >= 0.02 else 0.0) for m, v in w.items()}
-    total = sum(w.values())
-    w = {m: v / total for m, v in w.items()}
+    if sum(w.values()) == 0:
+        return mase, {}
+    w = _normalised(w)
+    return mase, _normalised({m: (v if v >= 0.02 else 0.0) for m, v in w.items()})
 
-    # a change the backtest could not see (too recent for any origin) must still steer the forecast
+
+def _fallback_weights(full: FitState) -> dict[str, float]:
+    """All the weight on the model that follows the current regime, or equal weights without one."""
+    lead = full.regime_model
+    if lead is None:
+        return {m: 1.0 / len(full.cands) for m in full.cands}
+    return {m: (1.0 if m == lead else 0.0) for m in full.cands}
+
+
+def _recent_change(p: Prepared, full: FitState, origins: list[Origin], h_days: int) -> str | None:
+    """Why the forecast must follow the new regime alone, if the last change is too recent for the
+    backtest to judge (fewer than two origins saw a minimum-length stretch of it); else None."""
     reg = full.seg.table
-    if len(reg) and "piecewise" in model_names:
-        last = reg.iloc[-1]
-        # origins that saw at least a minimum-length stretch of the new regime
-        seen = (p.dates[0] + pd.to_timedelta(err["origin"], unit="D")) >= (
-            last["date"] + pd.Timedelta(days=p.min_blocks * p.block * p._step())
-        )
-        if int(seen.sum()) < 2 and last["prob"] >= 0.5:
-            w = {m: (1.0 if m == "piecewise" else 0.0) for m in model_names}
-            notes.append(
-                f"regime change on {last['date'].date()} is too recent for the backtest to judge "
-                f"(at {h_days} days): the forecast follows the new regime (piecewise model only)"
-            )
+    if not len(reg) or full.regime_model is None:
+        return None
+    last = reg.iloc[-1]
+    seen = (p.dates[0] + pd.to_timedelta(pd.Series([o.t for o in origins]), unit="D")) >= (
+        last["date"] + pd.Timedelta(days=p.min_blocks * p.block * p._step())
+    )
+    if int(seen.sum()) >= 2 or last["prob"] < 0.5:
+        return None
+    return (f"regime change on {last['date'].date()} is too recent for the backtest to judge "
+            f"(at {h_days} days): the forecast follows the new regime ({full.regime_model} model only)")
 
-    # calibration: one scale on the rate uncertainty, chosen on the pooled backtest coverage
+
+def _calibrate(
+    origins: list[Origin], w: dict[str, float], sched: Schedule, level: float, seed: int | np.random.Generator
+) -> tuple[float, float, float, list[str]]:
+    """One scale on the rate uncertainty, chosen on the pooled backtest coverage.
+
+    Returns the scale, the coverage with each origin judged at the scale calibrated on the others,
+    the coverage at scale 1 and the notes.
+    """
+    usable = [o for o in origins if o.state.cands]
+    if len(usable) < 2:
+        return 1.0, np.nan, np.nan, ["too few backtest origins could fit a candidate: the paths are "
+                                     "not calibrated"]
     rng = np.random.default_rng(seed)
-    draws = []
-    for st, _, actual in origins:
-        present = [m for m in model_names if m in st.cands and w[m] > 0]
-        if not present:
-            present = list(st.cands)
-            ww = np.ones(len(present))
-        else:
-            ww = np.array([w[m] for m in present])
-        bases = np.stack([st.cands[m].increments(h_days).reshape(weeks, 7).sum(axis=1)
-                          for m in present])
-        draws.append(origin_draws(bases, ww, float(st.cands[present[0]].y_last), st.unc,
-                                  checks, actual, _CAL_PATHS, rng))
-    grid = CoverageGrid(draws, level, SCALE_GRID)
+    grid = CoverageGrid([_draws(o, w, sched, rng) for o in usable], level, SCALE_GRID)
     k = grid.smallest()
+    notes = []
     if grid.pooled(k) < level:
         notes.append("even the widest calibration scale does not reach the nominal coverage")
-    n_o = len(draws)
     # honest coverage: each origin judged with the scale calibrated on the other origins
-    loo = [grid.origin(i, grid.smallest(skip=i)) for i in range(n_o)]
+    loo = [grid.origin(i, grid.smallest(skip=i)) for i in range(len(usable))]
     one = int(np.argmin(np.abs(SCALE_GRID - 1.0)))
-    coverage_raw = grid.pooled(one)
+    return float(SCALE_GRID[k]), float(np.mean(loo)), grid.pooled(one), notes
+
+
+def _draws(o: Origin, w: dict[str, float], sched: Schedule, rng: np.random.Generator) -> OriginDraws:
+    """The calibration's random numbers at one origin, with its weighted weekly mean increments."""
+    cands = o.state.cands
+    present = [m for m in w if m in cands and w[m] > 0]
+    if present:
+        ww = np.array([w[m] for m in present])
+    else:
+        present = list(cands)
+        ww = np.ones(len(present))
+    bases = np.stack([cands[m].increments(sched.days).reshape(sched.weeks, 7).sum(axis=1) for m in present])
+    return origin_draws(bases, ww, float(cands[present[0]].y_last), o.state.unc, sched.checks, o.actual,
+                        _CAL_PATHS, rng)
+
+
+def _table(full: FitState, w: dict[str, float], h_days: int, origins: list[str], *, n_origins: int,
+           mase: dict[str, float] | None = None, mae: dict[str, float] | None = None) -> pd.DataFrame:
+    """The backtest table: ``mase``, ``mae`` and ``weight`` per fitted candidate, the design in attrs."""
+    names = list(full.cands)
     table = pd.DataFrame(
-        {"mase": pd.Series(mase), "mae": pd.Series(mae), "weight": pd.Series(w)},
-        index=model_names,
+        {"mase": pd.Series(mase, dtype=float) if mase else np.nan,
+         "mae": pd.Series(mae, dtype=float) if mae else np.nan,
+         "weight": pd.Series(w)},
+        index=names,
     )
     table.index.name = "model"
-    table.attrs.update(horizon_days=h_days, n_origins=n_o,
-                       origins=[str((p.dates[0] + pd.Timedelta(days=o)).date())
-                                for o in err["origin"]])
-    return BacktestResult(table, w, float(SCALE_GRID[k]), float(np.mean(loo)), coverage_raw,
-                     h_days, n_o, tuple(notes))
+    table.attrs.update(horizon_days=h_days, n_origins=n_origins, origins=origins)
+    return table

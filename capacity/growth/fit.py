@@ -15,86 +15,36 @@ Conventions
   :meth:`GrowthFit.summary`'s notes. Weekly or monthly input is used as it is.
 - Randomness only through ``seed`` arguments: the same data and seeds give identical results.
 
-The machinery lives in four helper modules: :mod:`capacity.growth.backtest` (preparation, fitting at
-one origin, the rolling-origin backtest), :mod:`capacity.growth.regimes` (segmentation of the
-rate), :mod:`capacity.growth.models` (candidate shapes) and :mod:`capacity.growth.paths` (paths and
-their calibration).
+The machinery lives in four helper modules: :mod:`capacity.growth.models` (the candidate shapes,
+one class each, in the registry :data:`MODELS`), :mod:`capacity.growth.regimes` (segmentation of
+the rate), :mod:`capacity.growth.backtest` (preparation, fitting at one origin, the rolling-origin
+backtest) and :mod:`capacity.growth.paths` (paths and their calibration).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from capacity.errors import ConfigError, InputDataError
-from capacity.growth.backtest import fit_state, prepare, run_backtest
+from capacity.errors import FitError, InputDataError
+from capacity.growth.backtest import as_series, fit_state, prepare, run_backtest
 from capacity.growth.models import MODELS, Candidate
 from capacity.growth.paths import Uncertainty, simulate_paths
+from capacity.validation import Interval, Options, Seed, StrList, check_args
+
+if TYPE_CHECKING:
+    import altair as alt
 
 __all__ = ["fit_growth", "GrowthFit", "MODELS"]
 
-
-# --------------------------------------------------------------------------------------------
-# input
-
-
-def _as_series(apps: pd.Series | pd.DataFrame) -> pd.Series:
-    """Validate the input and return a float Series on a sorted, unique, tz-naive day index."""
-    if isinstance(apps, pd.DataFrame):
-        if "apps" in apps.columns:
-            apps = apps["apps"]
-        elif apps.shape[1] == 1:
-            apps = apps.iloc[:, 0]
-        else:
-            raise InputDataError(
-                f"fit_growth needs a Series of live app counts or a frame with an 'apps' column; "
-                f"got columns {list(apps.columns)}"
-            )
-    if not isinstance(apps, pd.Series):
-        raise InputDataError(
-            f"fit_growth needs a pandas Series of live app counts, got {type(apps).__name__}"
-        )
-    if not isinstance(apps.index, pd.DatetimeIndex):
-        raise InputDataError(
-            f"fit_growth needs a DatetimeIndex on the app counts, got {type(apps.index).__name__}"
-        )
-    name = apps.name if apps.name is not None else "apps"
-    idx = apps.index
-    if idx.tz is not None:
-        idx = idx.tz_convert("UTC").tz_localize(None)
-    idx = idx.normalize()
-    values = pd.to_numeric(pd.Series(apps.to_numpy(), index=idx), errors="coerce")
-    bad_type = values.isna() & pd.Series(apps.to_numpy(), index=idx).notna()
-    if bad_type.any():
-        first = int(np.flatnonzero(bad_type.to_numpy())[0])
-        raise InputDataError(
-            f"column {name!r}: value {apps.iloc[first]!r} on {idx[first].date()} "
-            f"(row {first + 1}) is not a number"
-        )
-    if values.isna().any():
-        first = int(np.flatnonzero(values.isna().to_numpy())[0])
-        raise InputDataError(
-            f"column {name!r}: missing value (NaN) on {idx[first].date()} (row {first + 1}); "
-            f"drop the row instead: gaps in the dates are handled"
-        )
-    if (values < 0).any():
-        first = int(np.flatnonzero((values < 0).to_numpy())[0])
-        raise InputDataError(
-            f"column {name!r}: negative app count {values.iloc[first]:g} on "
-            f"{idx[first].date()} (row {first + 1})"
-        )
-    values = values.astype(float).sort_index(kind="stable")
-    dup = values.index.duplicated()
-    if dup.any():
-        raise InputDataError(
-            f"column {name!r}: date {values.index[dup][0].date()} appears more than once"
-        )
-    values.index.name = "date"
-    values.name = "apps"
-    return values
+# the argument constraints the public methods share
+_DAYS = Interval(int, 1, None)
+_COUNT = Interval(int, 1, None)
+_LEVEL = Interval(float, 0, 1, closed="neither")
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,20 +139,24 @@ class GrowthFit:
         return s
 
     def _saturating(self) -> Candidate | None:
-        sat = [c for c in self.candidates if c.name in ("logistic", "gompertz")]
+        """The saturating candidate with the smallest backtest error (the first on a tie)."""
+        sat = [c for c in self.candidates if c.saturating]
         if not sat:
             return None
         err = self.backtest["mase"]
-        return min(sat, key=lambda c: (err.get(c.name, np.inf)
-                                       if np.isfinite(err.get(c.name, np.nan)) else np.inf,
-                                       c.name != "logistic"))
+
+        def error(c: Candidate) -> float:
+            e = err.get(c.name, np.nan)
+            return e if np.isfinite(e) else np.inf
+
+        return min(sat, key=error)
 
     @property
     def cap(self) -> float:
         """Estimated saturation level (apps) of the better saturating candidate by backtest
-        (logistic or Gompertz); NaN when neither was fitted."""
+        (logistic or Gompertz); NaN when none was fitted."""
         c = self._saturating()
-        return float(c.params["cap"]) if c is not None else np.nan
+        return c.cap if c is not None else np.nan
 
     @property
     def cap_determined(self) -> bool:
@@ -216,7 +170,7 @@ class GrowthFit:
         return pd.date_range(self.last_date + pd.Timedelta(days=1), periods=horizon_days,
                              freq="D", name="date")
 
-    def paths(self, horizon_days: int, *, n: int = 1000, seed: int = 0) -> pd.DataFrame:
+    def paths(self, horizon_days: int, *, n: int = 1000, seed: int | np.random.Generator = 0) -> pd.DataFrame:
         """Simulate future paths of the live app count.
 
         Parameters
@@ -225,7 +179,7 @@ class GrowthFit:
             Number of future days, starting the day after the last observation.
         n : int
             Number of paths.
-        seed : int
+        seed : int or numpy.random.Generator
             Seed of the random generator (same seed, same paths).
 
         Returns
@@ -236,8 +190,8 @@ class GrowthFit:
             The paths carry the uncertainty of the current rate, the risk of further trend changes
             and day-to-day noise, with the calibrated spread.
         """
-        horizon_days = _check_int("horizon_days", horizon_days, 1)
-        n = _check_int("n", n, 1)
+        check_args("GrowthFit.paths", horizon_days=(horizon_days, [_DAYS]), n=(n, [_COUNT]),
+                   seed=(seed, [Seed()]))
         names = [c.name for c in self.candidates if self.weights.get(c.name, 0.0) > 0]
         by_name = {c.name: c for c in self.candidates}
         bases = np.stack([by_name[m].increments(horizon_days) for m in names])
@@ -248,7 +202,7 @@ class GrowthFit:
                             columns=self._future_index(horizon_days))
 
     def forecast(
-        self, horizon_days: int, *, level: float = 0.8, n: int = 2000, seed: int = 0
+        self, horizon_days: int, *, level: float = 0.8, n: int = 2000, seed: int | np.random.Generator = 0
     ) -> pd.DataFrame:
         """Point forecast and central interval of the live app count.
 
@@ -258,8 +212,10 @@ class GrowthFit:
             Number of future days.
         level : float
             Central interval probability, in (0, 1).
-        n, seed : int
-            Paths simulated, and their seed.
+        n : int
+            Paths simulated.
+        seed : int or numpy.random.Generator
+            Their seed.
 
         Returns
         -------
@@ -268,7 +224,8 @@ class GrowthFit:
             (the paths' ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles, widened to include
             the mean when a very skewed distribution would leave it outside a narrow interval).
         """
-        level = _check_level(level)
+        check_args("GrowthFit.forecast", horizon_days=(horizon_days, [_DAYS]), level=(level, [_LEVEL]),
+                   n=(n, [_COUNT]), seed=(seed, [Seed()]))
         p = self.paths(horizon_days, n=n, seed=seed).to_numpy()
         mean = p.mean(axis=0)
         lo, hi = np.quantile(p, [(1 - level) / 2, (1 + level) / 2], axis=0)
@@ -325,8 +282,8 @@ class GrowthFit:
         level: float = 0.8,
         threshold: float | None = None,
         n: int = 1000,
-        seed: int = 0,
-    ):
+        seed: int | np.random.Generator = 0,
+    ) -> alt.LayerChart:
         """History, forecast fan, detected regime changes and an optional threshold line.
 
         Parameters
@@ -338,14 +295,19 @@ class GrowthFit:
         threshold : float, optional
             Draw a horizontal line at this app count (for instance the count at which a resource
             runs out).
-        n, seed : int
-            Paths simulated for the fan, and their seed.
+        n : int
+            Paths simulated for the fan.
+        seed : int or numpy.random.Generator
+            Their seed.
 
         Returns
         -------
         altair.LayerChart
             Not displayed or saved.
         """
+        check_args("GrowthFit.chart", horizon_days=(horizon_days, [_DAYS, None]), level=(level, [_LEVEL]),
+                   threshold=(threshold, [Interval(float, 0, None), None]), n=(n, [_COUNT]),
+                   seed=(seed, [Seed()]))
         import altair as alt
 
         horizon_days = self.horizon_days if horizon_days is None else horizon_days
@@ -388,28 +350,16 @@ class GrowthFit:
 # public entry point
 
 
-def _check_int(name: str, value: int, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _check_level(level: float) -> float:
-    if not isinstance(level, (int, float, np.floating)) or not 0.0 < float(level) < 1.0:
-        raise ConfigError(f"level must be a probability strictly between 0 and 1, got {level!r}")
-    return float(level)
-
-
 def fit_growth(
     apps: pd.Series | pd.DataFrame,
     *,
-    models: Sequence[str] | None = None,
+    models: str | Collection[str] | None = None,
     horizon_days: int = 180,
     level: float = 0.8,
     cap: float | None = None,
     penalty: float = 2.0,
     n_origins: int = 8,
-    seed: int = 0,
+    seed: int | np.random.Generator = 0,
 ) -> GrowthFit:
     """Fit growth curves and regime changes to a series of live app counts.
 
@@ -419,21 +369,24 @@ def fit_growth(
         Live app counts (apps, at the end of each day) on a DatetimeIndex; daily (gaps allowed),
         weekly or monthly. A frame must have one column or an ``apps`` column (the frame returned
         by :func:`capacity.data.load_apps` works as it is).
-    models : sequence of str, optional
-        Candidates to fit, from :data:`MODELS`; all by default.
+    models : str or list of str, optional
+        The candidate (one name) or candidates to fit, from the registry :data:`MODELS`; all
+        registered ones by default. They are fitted and reported in the registry's order.
     horizon_days : int
-        Planning horizon (days): the candidates are weighed and the intervals calibrated by a
-        rolling-origin backtest at this horizon (shortened to a third of the history if needed).
+        Planning horizon (days, >= 7): the candidates are weighed and the intervals calibrated by
+        a rolling-origin backtest at this horizon (shortened to a third of the history if needed).
     level : float
-        Interval level the calibration targets.
+        Interval level the calibration targets, in (0, 1).
     cap : float, optional
-        Fixed saturation level (apps) for the logistic and Gompertz curves; estimated otherwise
-        (bounded below by the largest value seen).
+        Fixed saturation level (apps) for the saturating curves (logistic, Gompertz); estimated
+        otherwise (bounded below by the largest value seen).
     penalty : float
-        Penalty per regime change, in units of ``log(n)`` quasi-deviance (higher: fewer changes).
+        Penalty per regime change, in units of ``log(n)`` quasi-deviance (> 0; higher: fewer
+        changes).
     n_origins : int
-        Backtest origins (spaced a quarter of the horizon apart, newest first).
-    seed : int
+        Backtest origins (spaced a quarter of the horizon apart, newest first; 0 skips the
+        backtest).
+    seed : int or numpy.random.Generator
         Seed of the calibration's random numbers.
 
     Returns
@@ -442,20 +395,23 @@ def fit_growth(
 
     Raises
     ------
+    ArgumentError
+        An option of the wrong type or out of range, or a model name that is not registered.
     InputDataError
         Missing, negative or non-numeric counts, repeated dates, no DatetimeIndex, too few points,
         or a fixed cap below the largest value seen.
-    ConfigError
-        An unknown model name or an out-of-range option.
+    FitError
+        None of the requested models could be fitted.
 
     Notes
     -----
     1. The rate of new apps (weekly sums of the daily increments) is segmented into regimes of
        constant rate (:mod:`capacity.growth.regimes`); a regime may start in the last 4 weeks.
-    2. Every candidate of :data:`MODELS` is fitted (:mod:`capacity.growth.models`) and replayed at
-       ``n_origins`` rolling origins; its weight is proportional to the inverse of its scaled
-       error there. A regime change too recent for any origin to have seen (and with
-       ``prob >= 0.5``) puts all the weight on the piecewise model, which follows the new regime.
+    2. Every requested candidate of :data:`MODELS` is fitted (:mod:`capacity.growth.models`) and
+       replayed at ``n_origins`` rolling origins (:mod:`capacity.growth.backtest`); its weight is
+       proportional to the inverse of its scaled error there. A regime change too recent for any
+       origin to have seen (and with ``prob >= 0.5``) puts all the weight on the piecewise model,
+       which follows the new regime.
     3. Paths combine the weighted mean rate with the uncertainty of the current rate, the risk of
        further changes (with the history's frequency and size) and day-to-day noise; one scale on
        the rate uncertainty is calibrated so that the backtest's ``level`` intervals cover as
@@ -469,36 +425,22 @@ def fit_growth(
             date  rate_before  rate_after
     0 2010-09-06   128.832972       315.0
     """
-    names = list(MODELS) if models is None else list(models)
-    unknown = [m for m in names if m not in MODELS]
-    if unknown or not names:
-        raise ConfigError(
-            f"unknown growth model(s) {unknown}; choose from {list(MODELS)}"
-            if unknown else f"models must name at least one of {list(MODELS)}"
-        )
-    horizon_days = _check_int("horizon_days", horizon_days, 7)
-    n_origins = _check_int("n_origins", n_origins, 0)
-    level = _check_level(level)
-    if not isinstance(penalty, (int, float, np.floating)) or not np.isfinite(penalty) \
-            or penalty <= 0:
-        raise ConfigError(f"penalty must be a positive number, got {penalty!r}")
-    series = _as_series(apps)
+    names = _model_names(models)
+    check_args("fit_growth", horizon_days=(horizon_days, [Interval(int, 7, None)]), level=(level, [_LEVEL]),
+               cap=(cap, [Interval(float, 0, None, closed="neither"), None]),
+               penalty=(penalty, [Interval(float, 0, None, closed="neither")]),
+               n_origins=(n_origins, [Interval(int, 0, None)]), seed=(seed, [Seed()]))
+    series = as_series(apps)
     prep = prepare(series)
-    if cap is not None and not isinstance(cap, (int, float, np.floating)):
-        raise ConfigError(f"cap must be a number of apps or None, got {cap!r}")
-    if cap is not None and not (np.isfinite(cap) and cap >= prep.y.max()):
-        raise InputDataError(
-            f"cap={cap!r} is below the largest app count seen ({prep.y.max():,.0f})"
-        )
+    if cap is not None and cap < prep.y.max():
+        raise InputDataError(f"cap={cap!r} is below the largest app count seen ({prep.y.max():,.0f})")
     full = fit_state(prep, names, cap, penalty)
-    bt = run_backtest(prep, full, names, cap, penalty, horizon_days, n_origins, level, seed)
-    notes = list(bt.notes)
-    if prep.n_filled:
-        notes.append(f"{prep.n_filled} missing days filled by linear interpolation of the count")
-    for c in full.cands.values():
-        if c.note:
-            notes.append(f"{c.name}: {c.note}")
-    weights = pd.Series({c: float(bt.weights.get(c, 0.0)) for c in full.cands}, name="weight")
+    if not full.cands:
+        why = "; ".join(f"{m}: {reason}" for m, reason in full.failed.items())
+        raise FitError(f"fit_growth: none of the models {names} could be fitted ({why})")
+    level = float(level)
+    bt = run_backtest(prep, full, names, cap, penalty, int(horizon_days), int(n_origins), level, seed)
+    weights = pd.Series({m: float(bt.weights.get(m, 0.0)) for m in full.cands}, name="weight")
     weights.index.name = "model"
     backtest = bt.table
     backtest.attrs.update(coverage=bt.coverage, coverage_raw=bt.coverage_raw, scale=bt.scale,
@@ -514,7 +456,27 @@ def fit_growth(
         level=level,
         horizon_days=bt.horizon,
         uncertainty=full.unc,
-        candidates=tuple(full.cands[m] for m in MODELS if m in full.cands),
+        candidates=tuple(full.cands.values()),
         failed=full.failed,
-        notes=tuple(notes),
+        notes=_notes(prep, full, bt),
     )
+
+
+def _model_names(models: str | Collection[str] | None) -> list[str]:
+    """The registered names ``models`` asks for: all of them, one (a string) or several."""
+    if models is None:
+        return list(MODELS)
+    if isinstance(models, str):  # one name, not its letters
+        check_args("fit_growth", models=(models, [Options(MODELS)]))
+        return [models]
+    check_args("fit_growth", models=(models, [StrList(MODELS), None]))
+    return list(models)
+
+
+def _notes(prep, full, bt) -> tuple[str, ...]:
+    """The backtest's notes, then the filled days, then each candidate's note."""
+    notes = list(bt.notes)
+    if prep.n_filled:
+        notes.append(f"{prep.n_filled} missing days filled by linear interpolation of the count")
+    notes += [f"{c.name}: {c.note}" for c in full.cands.values() if c.note]
+    return tuple(notes)

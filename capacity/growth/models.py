@@ -1,4 +1,4 @@
-"""Candidate growth shapes for :func:`capacity.growth.fit_growth` (helper module, not public).
+"""Candidate growth shapes of :func:`capacity.growth.fit_growth`: one class each, in one registry.
 
 Every candidate is fitted to the observed counts and then reduced to the one thing the forecast
 needs: its mean path of future counts, **anchored** at the last observed value (the candidate's
@@ -22,21 +22,120 @@ name            shape
 
 A saturating fit whose best cap is the largest value seen is dropped: the unconstrained cap would
 lie below the count, i.e. the rate is not falling the way the curve requires.
+
+The registry
+------------
+:data:`MODELS` maps each name to its :class:`GrowthModel`, in the order the candidates are fitted and
+reported. The fitting (:func:`capacity.growth.backtest.fit_state`), the backtest and the paths only
+iterate over it, so adding a shape is one subclass and one line::
+
+    class Constant(GrowthModel):
+        name = "constant"
+
+        def fit(self, data):
+            return self.candidate(data, params={"level": data.y_last}, rate_now=0.0)
+
+        def level(self, c, h):
+            return np.full(len(h), c.y_last)
+
+    register_model(Constant())  # fit_growth(apps, models=["piecewise", "constant"]) now knows it
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-__all__ = ["MODELS", "Candidate", "fit_curve", "fit_local_trend", "piecewise_candidate"]
+from capacity.errors import ArgumentError
+from capacity.growth.regimes import Segmentation
+from capacity.validation import InstanceOf, Options, Text, check_args
 
-MODELS = ("piecewise", "linear", "exponential", "logistic", "gompertz", "local_trend")
+__all__ = ["MODELS", "GrowthModel", "Candidate", "Observed", "register_model", "unregister_model",
+           "Piecewise", "Linear", "Exponential", "Saturating", "Logistic", "Gompertz", "LocalTrend"]
+
 _YEAR = 365.25
 #: a fitted cap this many times the largest value seen is at its upper bound: not determined
 _CAP_MAX_RATIO = 50.0
+
+
+@dataclass(frozen=True, eq=False)
+class Observed:
+    """What every candidate is fitted to at one origin (built by ``backtest.fit_state``).
+
+    Attributes
+    ----------
+    t, y : ndarray
+        The points the curves are fitted to: days since the first observation and live apps
+        (block ends, so weekly points for daily data).
+    level, rate : ndarray
+        Mean level (apps) and rate of new apps (apps/day) over ~4-week blocks, oldest first.
+    t_last, y_last : float
+        Time (days) and count (apps) of the last observation: the forecast's anchor.
+    monotone : bool
+        The history never fell (a model should then not forecast a fall).
+    seg : Segmentation
+        The regimes of the rate of new apps.
+    cap : float or None
+        A saturation level (apps) fixed by the caller.
+    reuse : mapping
+        Per model name, what that model's fit on the whole series left for the backtest origins
+        (:attr:`Candidate.reuse`); empty for the whole-series fit itself.
+    """
+
+    t: np.ndarray
+    y: np.ndarray
+    level: np.ndarray
+    rate: np.ndarray
+    t_last: float
+    y_last: float
+    monotone: bool
+    seg: Segmentation
+    cap: float | None = None
+    reuse: Mapping[str, Any] = field(default_factory=dict)
+
+
+class GrowthModel(ABC):
+    """One candidate shape: :meth:`fit` it to the data, :meth:`level` gives its mean future counts.
+
+    A subclass sets :attr:`name` (how ``fit_growth(models=...)`` and every table call it) and
+    implements :meth:`fit` (usually ending in :meth:`candidate`) and :meth:`level`. Optional flags:
+    :attr:`saturating` when the shape levels off (its parameters then carry ``cap`` and ``cap_se``,
+    in apps, which :attr:`capacity.growth.GrowthFit.cap` reads), :attr:`failure` to say why a fit
+    returned ``None``, and :attr:`follows_regime` for the model the forecast falls back on. A fit may
+    leave something for the backtest origins to reuse (``candidate(..., reuse=...)``, read back from
+    :attr:`Observed.reuse`). Instances are registered with :func:`register_model`.
+    """
+
+    name: str = ""
+    #: the shape levels off at a cap (``params["cap"]``, apps)
+    saturating: bool = False
+    #: why the model is missing from the weights when :meth:`fit` returns ``None``
+    failure: str = "could not be fitted"
+    #: the model follows the current regime of the rate: it takes all the weight when the backtest
+    #: cannot judge (too short a history, or a regime change too recent for any origin to have seen)
+    follows_regime: bool = False
+
+    @abstractmethod
+    def fit(self, data: Observed) -> Candidate | None:
+        """Fit the shape to ``data``; ``None`` if it cannot be fitted (see :attr:`failure`)."""
+
+    @abstractmethod
+    def level(self, c: Candidate, h: np.ndarray) -> np.ndarray:
+        """Mean counts (apps) ``h`` days (1, 2, ...) after the last observation, before the
+        monotone clamp of :meth:`Candidate.mean_path`."""
+
+    def candidate(self, data: Observed, params: dict[str, float], rate_now: float, **kw: Any) -> Candidate:
+        """The fitted candidate, anchored at ``data``'s last observation."""
+        return Candidate(self, params=params, rate_now=float(rate_now), t_last=float(data.t_last),
+                         y_last=float(data.y_last), monotone=data.monotone, **kw)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,47 +144,54 @@ class Candidate:
 
     Attributes
     ----------
-    name : str
-        One of :data:`MODELS`.
+    model : GrowthModel
+        The shape it is a fit of (``name`` is the model's).
     params : dict
         Fitted parameters in natural units (apps, apps/day, per year, days since the first
         observation).
     rate_now : float
         Mean rate of new apps on the first forecast day, apps/day.
+    t_last, y_last : float
+        The anchor: time (days) and count (apps) of the last observation.
+    monotone : bool
+        The mean path never falls below the last count nor turns down.
     note : str
         Anything the planner should know (for instance a poorly determined cap).
+    cap_determined : bool or None
+        For a saturating shape, whether the data pin the cap down.
+    reuse : object
+        What the backtest origins may reuse of this fit (the local trend's variances), or None.
     """
 
-    name: str
+    model: GrowthModel = field(repr=False)
     params: dict[str, float]
     rate_now: float
-    note: str = ""
     t_last: float = 0.0
     y_last: float = 0.0
     monotone: bool = True
+    note: str = ""
     cap_determined: bool | None = None
+    reuse: Any = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        """The model's name."""
+        return self.model.name
+
+    @property
+    def saturating(self) -> bool:
+        """The shape levels off at :attr:`cap`."""
+        return self.model.saturating
+
+    @property
+    def cap(self) -> float:
+        """Saturation level (apps) of a saturating shape, NaN otherwise."""
+        return float(self.params.get("cap", np.nan))
 
     def mean_path(self, horizon: int) -> np.ndarray:
-        """Mean future counts for days ``1..horizon`` after the last observation."""
+        """Mean future counts (apps) for days ``1..horizon`` after the last observation."""
         h = np.arange(1, horizon + 1, dtype=float)
-        p = self.params
-        if self.name in ("piecewise", "linear"):
-            level = self.y_last + p["rate"] * h
-        elif self.name == "exponential":
-            level = self.y_last * np.exp(np.minimum(p["growth_per_day"] * h, 50.0))
-        elif self.name == "local_trend":
-            base = 1.0 + self.y_last
-            level = self.y_last + base * np.expm1(np.minimum(p["slope_per_day"] * h, 50.0))
-        else:
-            # the ODE integrated from the last observed count (exact solutions)
-            k, r = p["cap"], p["r_per_year"] / _YEAR
-            y0 = max(self.y_last, 1e-9)
-            if y0 >= k:
-                level = np.full(horizon, self.y_last)
-            elif self.name == "logistic":
-                level = k / (1.0 + (k - y0) / y0 * np.exp(-r * h))
-            else:
-                level = k * np.exp(np.log(y0 / k) * np.exp(-r * h))
+        level = self.model.level(self, h)
         if self.monotone:
             level = np.maximum.accumulate(np.maximum(level, self.y_last))
         return np.maximum(level, 0.0)
@@ -96,212 +202,287 @@ class Candidate:
         return np.diff(np.concatenate([[self.y_last], level]))
 
 
-def _clean(t: np.ndarray, y: np.ndarray, y_last: float, t_last: float, monotone: bool, **kw):
-    return {"t_last": float(t_last), "y_last": float(y_last), "monotone": monotone, **kw}
+# --------------------------------------------------------------------------------------------
+# the shapes
 
 
-def piecewise_candidate(
-    rate: float, t_last: float, y_last: float, monotone: bool, n_regimes: int
-) -> Candidate:
+class Piecewise(GrowthModel):
     """The regime model: the last regime's (posterior mean) rate, held."""
-    if monotone:
-        rate = max(rate, 0.0)
-    return Candidate(
-        name="piecewise",
-        params={"rate": float(rate), "regimes": float(n_regimes)},
-        rate_now=float(rate),
-        t_last=float(t_last),
-        y_last=float(y_last),
-        monotone=monotone,
-    )
+
+    name = "piecewise"
+    follows_regime = True
+
+    def fit(self, data: Observed) -> Candidate:
+        s, e = data.seg.last_sum, data.seg.last_exposure
+        # posterior mean of a quasi-Poisson rate (half a count of prior) keeps a dead-flat
+        # regime's rate positive but tiny
+        rate = (s + 0.5) / e if s >= 0 else s / e
+        if data.monotone:
+            rate = max(rate, 0.0)
+        return self.candidate(data, {"rate": float(rate), "regimes": float(len(data.seg.rates))}, rate)
+
+    def level(self, c: Candidate, h: np.ndarray) -> np.ndarray:
+        return c.y_last + c.params["rate"] * h
 
 
-def _linear(t, y, t_last, y_last, monotone):
-    b, a = np.polyfit(t, y, 1)
-    rate = max(b, 0.0) if monotone else b
-    note = "" if b >= 0 or not monotone else "negative slope clipped to 0"
-    return Candidate(
-        name="linear",
-        params={"intercept": float(a), "rate": float(rate)},
-        rate_now=float(rate),
-        note=note,
-        **_clean(t, y, y_last, t_last, monotone),
-    )
+class Linear(GrowthModel):
+    """``y = a + b t`` by least squares on every point."""
+
+    name = "linear"
+
+    def fit(self, data: Observed) -> Candidate:
+        b, a = np.polyfit(data.t, data.y, 1)
+        rate = max(b, 0.0) if data.monotone else b
+        note = "" if b >= 0 or not data.monotone else "negative slope clipped to 0"
+        return self.candidate(data, {"intercept": float(a), "rate": float(rate)}, rate, note=note)
+
+    def level(self, c: Candidate, h: np.ndarray) -> np.ndarray:
+        return c.y_last + c.params["rate"] * h
 
 
-def _exponential(t, y, t_last, y_last, monotone):
-    ok = y > 0
-    if ok.sum() < 3:
-        return None
-    g, a = np.polyfit(t[ok], np.log(y[ok]), 1, w=np.sqrt(y[ok]))
-    if monotone:
-        g = max(g, 0.0)
-    return Candidate(
-        name="exponential",
-        params={"log_intercept": float(a), "growth_per_day": float(g),
-                "growth_per_year": float(np.expm1(min(g * _YEAR, 700.0)))},
-        rate_now=float(y_last * np.expm1(g)),
-        **_clean(t, y, y_last, t_last, monotone),
-    )
+class Exponential(GrowthModel):
+    """``log y = a + g t`` by least squares weighted by ``y`` (recent, larger counts are less noisy)."""
+
+    name = "exponential"
+
+    def fit(self, data: Observed) -> Candidate | None:
+        t, y = data.t, data.y
+        ok = y > 0
+        if ok.sum() < 3:
+            return None
+        g, a = np.polyfit(t[ok], np.log(y[ok]), 1, w=np.sqrt(y[ok]))
+        if data.monotone:
+            g = max(g, 0.0)
+        params = {"log_intercept": float(a), "growth_per_day": float(g),
+                  "growth_per_year": float(np.expm1(min(g * _YEAR, 700.0)))}
+        return self.candidate(data, params, data.y_last * np.expm1(g))
+
+    def level(self, c: Candidate, h: np.ndarray) -> np.ndarray:
+        return c.y_last * np.exp(np.minimum(c.params["growth_per_day"] * h, 50.0))
 
 
-def _shape(name: str, y: np.ndarray, cap: np.ndarray) -> np.ndarray:
-    """Rate per unit ``r`` of a saturating curve at level ``y``: the ODE's right-hand side."""
-    y = np.maximum(y, 1e-9)
-    if name == "logistic":
-        return y * (1.0 - y / cap)
-    return y * np.log(np.maximum(cap / y, 1e-300))
+class Saturating(GrowthModel):
+    """``dy/dt = r f(y; K)``, fitted where it is best determined: to the rate of new apps.
 
+    The rates of ~4-week blocks are fitted by weighted least squares, profiled over ``K`` on a fine
+    grid from the largest value seen to 50 times it (``r`` is closed-form for each ``K``), then
+    refined by a parabola through the three best grid points. ``cap_se`` is half the width of the
+    range of ``K`` whose residual sum of squares is within one residual variance of the best.
+    """
 
-def _saturating(name, t, y, t_last, y_last, monotone, cap, rates):
-    """Fit ``dy/dt = r f(y; K)`` to the observed rates (see :func:`fit_curve`)."""
-    level, rate = rates
-    ymax = float(max(np.max(y), y_last))
-    if len(rate) < 4 or ymax <= 0:
-        return None
-    # Poisson-like noise: a rate's variance grows with the level, so weigh by 1 / level
-    w = 1.0 / np.maximum(level, 1.0)
-    fixed = cap is not None
-    if fixed:
-        grid = np.array([float(cap)])
-    else:
-        grid = ymax * np.exp(np.linspace(0.0, np.log(_CAP_MAX_RATIO), 241))
-    x = _shape(name, level[None, :], grid[:, None])  # (grid, blocks)
-    sxx = (w * x * x).sum(axis=1)
-    sxr = (w * x * rate).sum(axis=1)
-    r = np.where(sxx > 0, sxr / np.where(sxx > 0, sxx, 1.0), 0.0)
-    r = np.maximum(r, 0.0)
-    rss = (w * (rate - r[:, None] * x) ** 2).sum(axis=1)
-    k = int(np.argmin(rss))
-    if not fixed and 0 < k < len(grid) - 1:
-        # parabola through the three best grid points, on log K
+    saturating = True
+    failure = "best cap is at the largest value seen: the rate does not fall as a saturating curve needs"
+
+    @staticmethod
+    @abstractmethod
+    def shape(y: np.ndarray, cap: np.ndarray) -> np.ndarray:
+        """Rate per unit ``r`` at level ``y``: the ODE's right-hand side ``f(y; K)``."""
+
+    @staticmethod
+    @abstractmethod
+    def solution(y0: float, k: float, r: float, h: np.ndarray) -> np.ndarray:
+        """The ODE's exact solution ``h`` days after the level ``y0 < k``."""
+
+    def fit(self, data: Observed) -> Candidate | None:
+        level, rate = data.level, data.rate
+        ymax = float(max(np.max(data.y), data.y_last))
+        if len(rate) < 4 or ymax <= 0:
+            return None
+        # Poisson-like noise: a rate's variance grows with the level, so weigh by 1 / level
+        w = 1.0 / np.maximum(level, 1.0)
+        fixed = data.cap is not None
+        if fixed:
+            grid = np.array([float(data.cap)])
+        else:
+            grid = ymax * np.exp(np.linspace(0.0, np.log(_CAP_MAX_RATIO), 241))
+        r, rss = self._profile(level, rate, w, grid)
+        k = int(np.argmin(rss))
+        if not fixed and 0 < k < len(grid) - 1:
+            grid, r, rss, k = self._refine(level, rate, w, grid, r, rss, k)
+        cap_hat, r_hat = float(grid[k]), float(r[k])
+        if fixed:
+            note, determined, cap_se = "cap fixed by the caller", True, np.nan
+        else:
+            judged = _judge_cap(grid, rss, k, len(rate), ymax)
+            if judged is None:
+                return None
+            note, determined, cap_se = judged
+        params = {"cap": cap_hat, "cap_se": cap_se, "r_per_year": r_hat * _YEAR}
+        rate_now = r_hat * self.shape(np.array(data.y_last), np.array(cap_hat))
+        return self.candidate(data, params, rate_now, note=note, cap_determined=determined)
+
+    def _profile(self, level, rate, w, grid) -> tuple[np.ndarray, np.ndarray]:
+        """Best ``r`` and the residual sum of squares for every cap of ``grid``."""
+        x = self.shape(level[None, :], grid[:, None])  # (grid, blocks)
+        sxx = (w * x * x).sum(axis=1)
+        sxr = (w * x * rate).sum(axis=1)
+        r = np.where(sxx > 0, sxr / np.where(sxx > 0, sxx, 1.0), 0.0)
+        r = np.maximum(r, 0.0)
+        rss = (w * (rate - r[:, None] * x) ** 2).sum(axis=1)
+        return r, rss
+
+    def _refine(self, level, rate, w, grid, r, rss, k):
+        """Add the minimum of a parabola (on log K) through the three best grid points, if any."""
         lg = np.log(grid[k - 1 : k + 2])
         c2, c1, _ = np.polyfit(lg, rss[k - 1 : k + 2], 2)
         if c2 > 0:
             kk = float(np.exp(np.clip(-c1 / (2 * c2), lg[0], lg[-1])))
-            xk = _shape(name, level, np.array(kk))
+            xk = self.shape(level, np.array(kk))
             rk = max(float((w * xk * rate).sum() / max((w * xk * xk).sum(), 1e-300)), 0.0)
             grid, r, rss = np.r_[grid, kk], np.r_[r, rk], np.r_[rss, (w * (rate - rk * xk) ** 2).sum()]
             k = len(grid) - 1
-    cap_hat, r_hat = float(grid[k]), float(r[k])
-    n = len(rate)
-    note, determined, cap_se = "", True, np.nan
-    if fixed:
-        note = "cap fixed by the caller"
-    else:
-        sigma2 = rss[k] / max(n - 2, 1)
-        inside = grid[rss <= rss[k] + sigma2]
-        cap_se = float((inside.max() - inside.min()) / 2.0)
-        if inside.max() >= ymax * _CAP_MAX_RATIO * 0.999:
-            note, determined = (f"cap poorly determined: its 1-sigma range reaches the upper bound "
-                                f"({_CAP_MAX_RATIO:g}x the largest value)"), False
-        elif cap_se > 0.25 * cap_hat:
-            note, determined = "cap poorly determined (standard error > 25% of the cap)", False
-        elif cap_hat <= ymax * 1.0001:
-            # the unconstrained cap would sit below the count: the curve contradicts growth
-            return None
-    params = {"cap": cap_hat, "cap_se": cap_se, "r_per_year": r_hat * _YEAR}
-    cand = Candidate(
-        name=name,
-        params=params,
-        rate_now=float(r_hat * _shape(name, np.array(y_last), np.array(cap_hat))),
-        note=note,
-        cap_determined=determined,
-        **_clean(t, y, y_last, t_last, monotone),
-    )
-    return cand
+        return grid, r, rss, k
+
+    def level(self, c: Candidate, h: np.ndarray) -> np.ndarray:
+        # the ODE integrated from the last observed count (exact solutions)
+        k, r = c.params["cap"], c.params["r_per_year"] / _YEAR
+        y0 = max(c.y_last, 1e-9)
+        if y0 >= k:
+            return np.full(len(h), c.y_last)
+        return self.solution(y0, k, r, h)
 
 
-def fit_curve(
-    name: str,
-    t: np.ndarray,
-    y: np.ndarray,
-    *,
-    t_last: float,
-    y_last: float,
-    monotone: bool,
-    cap: float | None = None,
-    rates: tuple[np.ndarray, np.ndarray] | None = None,
-) -> Candidate | None:
-    """Fit one closed-form candidate; ``None`` if it cannot be fitted.
-
-    ``linear`` and ``exponential`` are fitted to the points ``(t, y)`` (days, apps). The
-    saturating shapes are fitted where they are best determined, to the rate of new apps:
-    ``rates = (level, rate)`` holds the mean level (apps) and rate (apps/day) of ~4-week blocks,
-    and ``rate = r * y * (1 - y / K)`` (logistic) or ``r * y * log(K / y)`` (Gompertz) is fitted
-    by weighted least squares, profiled over ``K`` on a fine grid from the largest value seen to
-    50 times it (``r`` is closed-form for each ``K``). ``cap_se`` is half the width of the range of
-    ``K`` whose residual sum of squares is within one residual variance of the best.
-    """
-    t = np.asarray(t, dtype=float)
-    y = np.asarray(y, dtype=float)
-    if name == "linear":
-        return _linear(t, y, t_last, y_last, monotone)
-    if name == "exponential":
-        return _exponential(t, y, t_last, y_last, monotone)
-    if name in ("logistic", "gompertz"):
-        if rates is None:
-            raise ValueError(f"{name} needs the block rates")
-        return _saturating(name, t, y, t_last, y_last, monotone, cap, rates)
-    raise ValueError(f"unknown curve {name!r}")
+def _judge_cap(grid: np.ndarray, rss: np.ndarray, k: int, n: int, ymax: float):
+    """``(note, determined, cap_se)`` of an estimated cap, or ``None`` when the best cap contradicts
+    growth (it would sit below the count)."""
+    cap_hat = float(grid[k])
+    sigma2 = rss[k] / max(n - 2, 1)
+    inside = grid[rss <= rss[k] + sigma2]
+    cap_se = float((inside.max() - inside.min()) / 2.0)
+    if inside.max() >= ymax * _CAP_MAX_RATIO * 0.999:
+        return (f"cap poorly determined: its 1-sigma range reaches the upper bound "
+                f"({_CAP_MAX_RATIO:g}x the largest value)"), False, cap_se
+    if cap_se > 0.25 * cap_hat:
+        return "cap poorly determined (standard error > 25% of the cap)", False, cap_se
+    if cap_hat <= ymax * 1.0001:
+        return None
+    return "", True, cap_se
 
 
-def fit_local_trend(
-    t: np.ndarray,
-    y: np.ndarray,
-    *,
-    t_last: float,
-    y_last: float,
-    monotone: bool,
-    params: np.ndarray | None = None,
-) -> tuple[Candidate | None, np.ndarray | None]:
+class Logistic(Saturating):
+    """``dy/dt = r y (1 - y / K)``."""
+
+    name = "logistic"
+
+    @staticmethod
+    def shape(y: np.ndarray, cap: np.ndarray) -> np.ndarray:
+        y = np.maximum(y, 1e-9)
+        return y * (1.0 - y / cap)
+
+    @staticmethod
+    def solution(y0: float, k: float, r: float, h: np.ndarray) -> np.ndarray:
+        return k / (1.0 + (k - y0) / y0 * np.exp(-r * h))
+
+
+class Gompertz(Saturating):
+    """``dy/dt = r y log(K / y)``."""
+
+    name = "gompertz"
+
+    @staticmethod
+    def shape(y: np.ndarray, cap: np.ndarray) -> np.ndarray:
+        y = np.maximum(y, 1e-9)
+        return y * np.log(np.maximum(cap / y, 1e-300))
+
+    @staticmethod
+    def solution(y0: float, k: float, r: float, h: np.ndarray) -> np.ndarray:
+        return k * np.exp(np.log(y0 / k) * np.exp(-r * h))
+
+
+class LocalTrend(GrowthModel):
     """Local linear trend on ``log(1 + y)`` with statsmodels' ``UnobservedComponents``.
 
-    With ``params`` given (the variances from an earlier fit) only the Kalman filter runs: this is
-    how the rolling-origin backtest keeps the state-space model cheap.
-
-    Returns
-    -------
-    (Candidate or None, params or None)
+    At a backtest origin the variances estimated on the whole series are reused (``data.reuse``)
+    and only the Kalman filter runs: the "reduced budget" that keeps the backtest cheap.
     """
+
+    name = "local_trend"
+    #: the model sees at most this many recent points (weeks for daily data)
+    points = 260
+
+    def fit(self, data: Observed) -> Candidate | None:
+        t, y = data.t[-self.points :], data.y[-self.points :]
+        z = np.log1p(np.clip(np.asarray(y, dtype=float), 0.0, None))
+        if len(z) < 8:
+            return None
+        params = data.reuse.get(self.name)
+        res = _filtered(z, params)
+        if res is None:
+            return None
+        if params is None:
+            params = np.asarray(res.params)
+        step = float(np.median(np.diff(t)))
+        slope = float(np.asarray(res.filtered_state)[1, -1]) / step
+        if not np.isfinite(slope):
+            return None
+        if data.monotone:
+            slope = max(slope, 0.0)
+        names = ("sigma2_irregular", "sigma2_level", "sigma2_trend")
+        p = {k: float(v) for k, v in zip(names, params, strict=False)}
+        p.update(slope_per_day=slope, growth_per_year=float(np.expm1(min(slope * _YEAR, 700.0))))
+        return self.candidate(data, p, (1.0 + data.y_last) * np.expm1(slope), reuse=params)
+
+    def level(self, c: Candidate, h: np.ndarray) -> np.ndarray:
+        base = 1.0 + c.y_last
+        return c.y_last + base * np.expm1(np.minimum(c.params["slope_per_day"] * h, 50.0))
+
+
+def _filtered(z: np.ndarray, params: np.ndarray | None):
+    """The state-space fit of ``z`` (estimated, or filtered with known ``params``); None if it fails."""
     from statsmodels.tsa.statespace.structural import UnobservedComponents
 
-    t = np.asarray(t, dtype=float)
-    z = np.log1p(np.clip(np.asarray(y, dtype=float), 0.0, None))
-    if len(z) < 8:
-        return None, None
-    step = float(np.median(np.diff(t)))
     with warnings.catch_warnings():
         # optimiser chatter (ConvergenceWarning, RuntimeWarning) is judged by the backtest instead
         warnings.simplefilter("ignore")
         try:
             mod = UnobservedComponents(z, level="local linear trend")
-            if params is None:
-                # moment-based start values let a short Nelder-Mead run reach the optimum that a
-                # full L-BFGS fit finds, at a tenth of the cost
-                d = np.diff(z)
-                v = max(float(np.var(d)), 1e-12)
-                start = [v / 4.0, v / 2.0, float(np.var(np.diff(d))) / 50.0 + 1e-12]
-                res = mod.fit(start_params=start, method="nm", maxiter=150, disp=False,
-                              cov_type="none")
-                params = np.asarray(res.params)
-            else:
-                res = mod.filter(params, cov_type="none")
+            if params is not None:
+                return mod.filter(params, cov_type="none")
+            # moment-based start values let a short Nelder-Mead run reach the optimum that a
+            # full L-BFGS fit finds, at a tenth of the cost
+            d = np.diff(z)
+            v = max(float(np.var(d)), 1e-12)
+            start = [v / 4.0, v / 2.0, float(np.var(np.diff(d))) / 50.0 + 1e-12]
+            return mod.fit(start_params=start, method="nm", maxiter=150, disp=False, cov_type="none")
         except (np.linalg.LinAlgError, ValueError):
-            return None, None
-    state = np.asarray(res.filtered_state)[:, -1]
-    slope = float(state[1]) / step
-    if not np.isfinite(slope):
-        return None, params
-    if monotone:
-        slope = max(slope, 0.0)
-    names = ("sigma2_irregular", "sigma2_level", "sigma2_trend")
-    p = {k: float(v) for k, v in zip(names, params, strict=False)}
-    p.update(slope_per_day=slope, growth_per_year=float(np.expm1(min(slope * _YEAR, 700.0))))
-    cand = Candidate(
-        name="local_trend",
-        params=p,
-        rate_now=float((1.0 + y_last) * np.expm1(slope)),
-        **_clean(t, z, y_last, t_last, monotone),
-    )
-    return cand, params
+            return None
+
+
+# --------------------------------------------------------------------------------------------
+# the registry
+
+#: the registered shapes by name, in the order they are fitted and reported
+MODELS: dict[str, GrowthModel] = {}
+
+
+def register_model(model: GrowthModel) -> GrowthModel:
+    """Add a shape to :data:`MODELS`: ``fit_growth`` then fits, backtests and weighs it by default.
+
+    Parameters
+    ----------
+    model : GrowthModel
+        An instance of a :class:`GrowthModel` subclass whose ``name`` is not registered yet.
+
+    Returns
+    -------
+    GrowthModel
+        ``model`` (so the call can decorate an instance's creation).
+    """
+    check_args("register_model", model=(model, [InstanceOf(GrowthModel)]))
+    check_args("register_model", name=(model.name, [Text()]))
+    if model.name in MODELS:
+        raise ArgumentError(f"register_model: name {model.name!r} is already registered "
+                            f"(unregister_model({model.name!r}) first)")
+    MODELS[model.name] = model
+    return model
+
+
+def unregister_model(name: str) -> GrowthModel:
+    """Remove the shape called ``name`` from :data:`MODELS` and return it."""
+    check_args("unregister_model", name=(name, [Options(MODELS)]))
+    return MODELS.pop(name)
+
+
+for _model in (Piecewise(), Linear(), Exponential(), Logistic(), Gompertz(), LocalTrend()):
+    register_model(_model)
+del _model

@@ -211,100 +211,127 @@ def segment_rate(
     -------
     Segmentation
     """
-    n = len(y)
     inc = np.diff(y)
     dt = np.diff(t)
     pos_inc = np.clip(inc, 0.0, None)
-    # blocks aligned to the end so the newest block is complete
-    ends = np.arange(n - 1, block - 1, -block)[::-1]
-    c = y[ends] - y[ends - block]
-    e = t[ends] - t[ends - block]
-    c_pos = np.add.reduceat(pos_inc, ends - block) if block > 1 else pos_inc[ends - 1]
-    nb = len(c)
-    phi = dispersion(c_pos)
-    cps = _pelt(c_pos / phi, e, penalty * np.log(max(nb, 2)), min_blocks)
-    phi_lr = _pearson_dispersion(c_pos, e, cps)
-    if phi_lr > phi:
-        phi = phi_lr
-        cps = _pelt(c_pos / phi, e, penalty * np.log(max(nb, 2)), min_blocks)
+    b = _blocks(t, y, pos_inc, block)
+    phi, cps = _changes(b.c_pos, b.e, penalty, min_blocks)
     # change in block k -> first increment of that block (increments are 0-based: inc[i] = y[i+1]-y[i])
-    starts = [int(ends[k] - block) for k in cps]
-    bounds = [0, *starts, n - 1]
-    low = np.empty(len(starts), dtype=int)
-    high = np.empty(len(starts), dtype=int)
-    if block > 1:
-        min_len = 2 * block
-        for k in range(1, len(bounds) - 1):
-            best, pos, prof = _refine(
-                pos_inc, dt, bounds[k - 1], bounds[k + 1], bounds[k], block, min_len
-            )
-            bounds[k] = best
-            inside = pos[prof <= prof.min() + _CHI2_90 * phi]
-            low[k - 1], high[k - 1] = inside.min(), inside.max()
-    else:
-        for k in range(1, len(bounds) - 1):
-            best, pos, prof = _refine(pos_inc, dt, bounds[k - 1], bounds[k + 1], bounds[k], 1,
-                                      min_blocks)
-            bounds[k] = best
-            inside = pos[prof <= prof.min() + _CHI2_90 * phi]
-            low[k - 1], high[k - 1] = inside.min(), inside.max()
-    bounds_arr = np.asarray(bounds, dtype=int)
-    sums = np.add.reduceat(inc, bounds_arr[:-1]) if len(inc) else np.zeros(1)
-    sums_pos = np.add.reduceat(pos_inc, bounds_arr[:-1]) if len(inc) else np.zeros(1)
-    expo = np.add.reduceat(dt, bounds_arr[:-1]) if len(inc) else np.ones(1)
+    starts = [int(b.ends[k] - block) for k in cps]
+    bounds, low, high = _refine_all(pos_inc, dt, [0, *starts, len(y) - 1], block, min_blocks, phi)
+    sums = np.add.reduceat(inc, bounds[:-1]) if len(inc) else np.zeros(1)
+    sums_pos = np.add.reduceat(pos_inc, bounds[:-1]) if len(inc) else np.zeros(1)
+    expo = np.add.reduceat(dt, bounds[:-1]) if len(inc) else np.ones(1)
     rates = sums / expo
-
-    span = float(t[-1] - t[0])
     if len(starts):
-        seg_cost = _seg_cost(sums_pos, expo)
-        merged = _seg_cost(sums_pos[:-1] + sums_pos[1:], expo[:-1] + expo[1:])
-        lr = (merged - seg_cost[:-1] - seg_cost[1:]) / phi
-        n_pair = np.maximum((bounds_arr[2:] - bounds_arr[:-2]) / max(block, 1), 2.0)
-        prob = 1.0 / (1.0 + np.exp(-(lr - 2.0 * np.log(n_pair)) / 2.0))
-        before, after = rates[:-1], rates[1:]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(before > 0, after / np.where(before > 0, before, 1.0), np.nan)
-        ratio = np.where((before <= 0) & (after > 0), np.inf, ratio)
-        # increment i is the growth from dates[i] to dates[i + 1]: a regime starting there starts
-        # the day after dates[i]
-        day = pd.Timedelta(days=1)
-        table = pd.DataFrame(
-            {
-                "date": (dates[bounds_arr[1:-1]] + day).as_unit("ns"),
-                "rate_before": before,
-                "rate_after": after,
-                "ratio": ratio,
-                "lr": lr,
-                "prob": prob,
-                "date_low": (dates[low] + day).as_unit("ns"),
-                "date_high": (dates[high] + day).as_unit("ns"),
-            }
-        )
-        lratio = np.log(np.clip(sums_pos[1:] + 0.5, 1e-9, None) / expo[1:]) - np.log(
-            np.clip(sums_pos[:-1] + 0.5, 1e-9, None) / expo[:-1]
-        )
-        lratio = np.clip(lratio, -np.log(10.0), np.log(10.0))
+        table = _change_table(dates, bounds, low, high, sums_pos, expo, rates, phi, block)
+        lratio = _log_ratios(sums_pos, expo)
     else:
         table = _empty_table()
         lratio = np.zeros(0)
-    # spread of the last regime's (net) block counts around its rate
-    inside = (ends - block) >= bounds_arr[-2]
-    if inside.sum() >= 3:
-        dev = c[inside] - rates[-1] * e[inside]
-        noise_var = float(np.mean(dev**2) / np.mean(e[inside]))
-    else:
-        noise_var = float(phi * abs(rates[-1]))
     k = len(lratio)
-    hazard = (k + 1.0) / (span + 730.0)
-    shock_sd = float(np.sqrt((np.sum(lratio**2) + 2.0 * np.log(2.0) ** 2) / (k + 2.0)))
     return Segmentation(
-        bounds=bounds_arr,
+        bounds=bounds,
         rates=rates,
         phi=float(phi),
         table=table,
         last_sum=float(sums[-1]),
         last_exposure=float(expo[-1]),
-        noise_var=noise_var,
-        hazard=float(hazard),
-        shock_sd=shock_sd,
+        noise_var=_last_noise(b, block, bounds[-2], rates[-1], phi),
+        # changes seen plus one, over the span plus two years
+        hazard=float((k + 1.0) / (float(t[-1] - t[0]) + 730.0)),
+        # pooled with two pseudo-changes of 2x
+        shock_sd=float(np.sqrt((np.sum(lratio**2) + 2.0 * np.log(2.0) ** 2) / (k + 2.0))),
     )
+
+
+@dataclass(frozen=True, eq=False)
+class _Blocks:
+    """Blocks of ``block`` increments aligned to the end (so the newest block is complete): their last
+    observation ``ends``, net counts ``c``, exposures ``e`` (days) and counts of additions ``c_pos``."""
+
+    ends: np.ndarray
+    c: np.ndarray
+    e: np.ndarray
+    c_pos: np.ndarray
+
+
+def _blocks(t: np.ndarray, y: np.ndarray, pos_inc: np.ndarray, block: int) -> _Blocks:
+    ends = np.arange(len(y) - 1, block - 1, -block)[::-1]
+    c_pos = np.add.reduceat(pos_inc, ends - block) if block > 1 else pos_inc[ends - 1]
+    return _Blocks(ends, y[ends] - y[ends - block], t[ends] - t[ends - block], c_pos)
+
+
+def _changes(c_pos: np.ndarray, e: np.ndarray, penalty: float, min_blocks: int) -> tuple[float, list[int]]:
+    """The dispersion and the change blocks: PELT on the dispersion-scaled counts, rerun when the
+    regimes' Pearson dispersion reveals slow bursts the consecutive-pair estimate missed."""
+    pen = penalty * np.log(max(len(c_pos), 2))
+    phi = dispersion(c_pos)
+    cps = _pelt(c_pos / phi, e, pen, min_blocks)
+    phi_lr = _pearson_dispersion(c_pos, e, cps)
+    if phi_lr > phi:
+        phi = phi_lr
+        cps = _pelt(c_pos / phi, e, pen, min_blocks)
+    return phi, cps
+
+
+def _refine_all(
+    pos_inc: np.ndarray, dt: np.ndarray, bounds: list[int], block: int, min_blocks: int, phi: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Move each interior bound to its best increment near the block start (to the day for daily
+    data), between its neighbours; with each change's approximate 90 % date range (increment indices)."""
+    # a refined regime keeps at least two blocks of daily data, or ``min_blocks`` points otherwise
+    min_len = 2 * block if block > 1 else min_blocks
+    low = np.empty(len(bounds) - 2, dtype=int)
+    high = np.empty(len(bounds) - 2, dtype=int)
+    for k in range(1, len(bounds) - 1):
+        best, pos, prof = _refine(pos_inc, dt, bounds[k - 1], bounds[k + 1], bounds[k], block, min_len)
+        bounds[k] = best
+        inside = pos[prof <= prof.min() + _CHI2_90 * phi]
+        low[k - 1], high[k - 1] = inside.min(), inside.max()
+    return np.asarray(bounds, dtype=int), low, high
+
+
+def _change_table(dates, bounds, low, high, sums_pos, expo, rates, phi, block) -> pd.DataFrame:
+    """One row per change: date, rates, their ratio, the statistic, its probability, the date range."""
+    seg_cost = _seg_cost(sums_pos, expo)
+    merged = _seg_cost(sums_pos[:-1] + sums_pos[1:], expo[:-1] + expo[1:])
+    lr = (merged - seg_cost[:-1] - seg_cost[1:]) / phi
+    n_pair = np.maximum((bounds[2:] - bounds[:-2]) / max(block, 1), 2.0)
+    prob = 1.0 / (1.0 + np.exp(-(lr - 2.0 * np.log(n_pair)) / 2.0))
+    before, after = rates[:-1], rates[1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(before > 0, after / np.where(before > 0, before, 1.0), np.nan)
+    ratio = np.where((before <= 0) & (after > 0), np.inf, ratio)
+    # increment i is the growth from dates[i] to dates[i + 1]: a regime starting there starts
+    # the day after dates[i]
+    day = pd.Timedelta(days=1)
+    return pd.DataFrame(
+        {
+            "date": (dates[bounds[1:-1]] + day).as_unit("ns"),
+            "rate_before": before,
+            "rate_after": after,
+            "ratio": ratio,
+            "lr": lr,
+            "prob": prob,
+            "date_low": (dates[low] + day).as_unit("ns"),
+            "date_high": (dates[high] + day).as_unit("ns"),
+        }
+    )
+
+
+def _log_ratios(sums_pos: np.ndarray, expo: np.ndarray) -> np.ndarray:
+    """Log rate ratio of each change (half a count of prior, capped at 10x either way)."""
+    lratio = np.log(np.clip(sums_pos[1:] + 0.5, 1e-9, None) / expo[1:]) - np.log(
+        np.clip(sums_pos[:-1] + 0.5, 1e-9, None) / expo[:-1]
+    )
+    return np.clip(lratio, -np.log(10.0), np.log(10.0))
+
+
+def _last_noise(b: _Blocks, block: int, start: int, rate: float, phi: float) -> float:
+    """Variance per day (apps^2/day) of the last regime's net block counts around its rate."""
+    inside = (b.ends - block) >= start
+    if inside.sum() >= 3:
+        dev = b.c[inside] - rate * b.e[inside]
+        return float(np.mean(dev**2) / np.mean(b.e[inside]))
+    return float(phi * abs(rate))

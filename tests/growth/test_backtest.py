@@ -1,0 +1,59 @@
+"""Tests of capacity.growth.backtest: the rolling-origin backtest, the weights and the calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from capacity.growth.fit import fit_growth
+
+
+def test_sample_forecast_follows_the_new_regime(sample_fit, truth):
+    # the break is ~6 weeks old: no backtest origin saw it, so the new regime must drive the forecast
+    assert sample_fit.weights["piecewise"] == 1.0
+    assert any("too recent" in n for n in sample_fit.notes)
+    assert sample_fit.rate == pytest.approx(truth["rate_after"], rel=0.10)
+    fc = sample_fit.forecast(60)
+    growth_30 = fc["mean"].iloc[29] - sample_fit.last_value
+    assert growth_30 == pytest.approx(30 * truth["rate_after"], rel=0.15)
+    # the public milestone 49 days later: 106,538 apps on 2010-12-08, inside the 80% band
+    day = fc.loc["2010-12-08"]
+    assert day["lower"] <= 106_538 <= day["upper"]
+
+
+def test_backtest_reports_errors_weights_and_coverage(krew_fit):
+    bt = krew_fit.backtest
+    assert bt.index.name == "model"
+    assert list(bt.columns) == ["mase", "mae", "weight"]
+    assert bt["weight"].sum() == pytest.approx(1.0)
+    assert (bt["mase"].dropna() > 0).all()
+    assert bt.attrs["horizon_days"] == krew_fit.horizon_days == 182
+    assert bt.attrs["n_origins"] == 8
+    assert len(bt.attrs["origins"]) == 8
+    assert 0.0 <= krew_fit.coverage <= 1.0
+    assert bt.attrs["coverage"] == krew_fit.coverage
+    assert krew_fit.scale > 0
+
+
+def test_weights_follow_backtest_errors(vcpkg_fit):
+    fit = vcpkg_fit
+    w = fit.weights[fit.weights > 0]
+    assert len(w) >= 2 and w.sum() == pytest.approx(1.0)
+    mase = fit.backtest.loc[w.index, "mase"]
+    # weights are proportional to 1 / mase (renormalised after dropping tiny ones)
+    assert np.allclose(w / w.sum(), (1 / mase) / (1 / mase).sum(), rtol=1e-9)
+    assert w.idxmax() == mase.idxmin()
+
+
+def test_calibrated_coverage_close_to_nominal(sample_fit, krew_fit, helm_fit):
+    for fit in (sample_fit, krew_fit, helm_fit):
+        assert fit.level == 0.8
+        assert 0.6 <= fit.coverage <= 0.95
+
+
+def test_short_history_skips_the_backtest(sample_apps):
+    fit = fit_growth(sample_apps["apps"][:100])
+    assert np.isnan(fit.coverage)
+    assert fit.scale == 1.0
+    assert fit.weights["piecewise"] == 1.0
+    assert any("too short for a rolling-origin backtest" in n for n in fit.notes)

@@ -1,0 +1,166 @@
+"""Tests of capacity.growth.models: the candidate shapes and their registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import capacity
+from capacity.errors import ArgumentError
+from capacity.growth.fit import fit_growth
+from capacity.growth.models import MODELS, GrowthModel, Linear, register_model, unregister_model
+
+
+def test_helm_cap_within_ten_percent_of_the_real_saturation(helm_fit):
+    assert helm_fit.history.max() == 277
+    assert helm_fit.cap == pytest.approx(282, rel=0.10)
+    assert helm_fit.cap >= 277  # bounded below by the largest value seen
+    assert helm_fit.cap_determined
+    summary = helm_fit.summary()
+    assert summary.loc["logistic", "cap"] == pytest.approx(282, rel=0.10)
+    assert summary.loc["logistic", "cap_se"] > 0
+
+
+def test_fixed_cap_is_used(helm_fit):
+    fit = fit_growth(helm_fit.history, cap=300.0, models=["logistic", "piecewise"])
+    s = fit.summary()
+    assert s.loc["logistic", "cap"] == 300.0
+    assert s.loc["logistic", "note"] == "cap fixed by the caller"
+    assert fit.cap == 300.0
+
+
+def test_poorly_determined_cap_is_flagged(sample_fit):
+    # a straight-line series with a jump up: nothing pins a cap down
+    s = sample_fit.summary()
+    for m in ("logistic", "gompertz"):
+        assert not s.loc[m, "cap_determined"]
+        assert "poorly determined" in s.loc[m, "note"]
+    assert any("cap poorly determined" in n for n in sample_fit.notes)
+
+
+def test_non_saturating_series_drops_the_sigmoids(vcpkg_fit):
+    fit = vcpkg_fit
+    s = fit.summary()
+    assert {"logistic", "gompertz"} <= set(s.index)
+    assert "logistic" not in fit.weights.index
+    assert "rate does not fall" in s.loc["logistic", "note"]
+
+
+# ------------------------------------------------------------------------------ the registry
+
+
+class Constant(GrowthModel):
+    """A toy shape: the count stays where it is."""
+
+    name = "toy"
+
+    def fit(self, data):
+        return self.candidate(data, {"level": data.y_last}, rate_now=0.0)
+
+    def level(self, c, h):
+        return np.full(len(h), c.y_last)
+
+
+@pytest.fixture
+def toy():
+    model = register_model(Constant())
+    try:
+        yield model
+    finally:
+        unregister_model("toy")
+
+
+def test_the_built_in_shapes_are_registered_in_order():
+    assert list(MODELS) == ["piecewise", "linear", "exponential", "logistic", "gompertz", "local_trend"]
+    assert all(isinstance(m, GrowthModel) and m.name == name for name, m in MODELS.items())
+    assert [m for m, model in MODELS.items() if model.saturating] == ["logistic", "gompertz"]
+    assert capacity.growth.MODELS is MODELS
+
+
+def test_a_registered_model_is_fitted_backtested_weighed_and_simulated(toy):
+    assert MODELS["toy"] is toy and list(MODELS)[-1] == "toy"
+    # a platform whose deletions balance its additions: standing still is a fair forecast
+    rng = np.random.default_rng(1)
+    churn = rng.poisson(3, 400) - rng.poisson(3, 400)
+    apps = pd.Series(5000.0 + np.cumsum(churn), index=pd.date_range("2020-01-01", periods=400))
+    fit = fit_growth(apps, models=["linear", "toy"])
+    assert [c.name for c in fit.candidates] == ["linear", "toy"]
+    assert list(fit.backtest.index) == ["linear", "toy"]
+    assert fit.backtest.attrs["n_origins"] >= 2 and np.isfinite(fit.coverage)
+    mase = fit.backtest["mase"]
+    assert np.isfinite(mase).all()
+    assert (fit.weights > 0.3).all() and fit.weights.sum() == pytest.approx(1.0)
+    assert np.allclose(fit.weights, (1 / mase) / (1 / mase).sum(), rtol=1e-9)
+    assert fit.summary().loc["toy", "params"] == f"level={fit.last_value:.4g}"
+    assert np.isnan(fit.cap)  # neither shape saturates
+    assert (fit.candidates[1].mean_path(30) == fit.last_value).all()
+    p = fit.paths(60, n=100, seed=1)
+    assert p.shape == (100, 60) and (p.to_numpy() >= 0).all()
+
+
+def test_an_unregistered_model_cannot_be_asked_for(sample_apps):
+    model = register_model(Constant())
+    assert unregister_model("toy") is model
+    assert "toy" not in MODELS
+    with pytest.raises(ArgumentError, match=r"^fit_growth: models must be .*'local_trend' or None, "
+                                            r"not \['toy'\]"):
+        fit_growth(sample_apps["apps"][:"2010-06-30"], models=["toy"])
+
+
+def test_the_registry_refuses_bad_models():
+    with pytest.raises(ArgumentError, match=r"^register_model: name 'linear' is already registered"):
+        register_model(Linear())
+    with pytest.raises(ArgumentError, match=r"^register_model: model must be a GrowthModel, not"):
+        register_model(object())
+
+    class Nameless(Constant):
+        name = ""
+
+    with pytest.raises(ArgumentError, match=r"^register_model: name must be a non-empty string"):
+        register_model(Nameless())
+    with pytest.raises(ArgumentError, match=r"^unregister_model: name must be one of 'piecewise'"):
+        unregister_model("quadratic")
+    assert list(MODELS) == ["piecewise", "linear", "exponential", "logistic", "gompertz", "local_trend"]
+
+
+def test_every_mean_path_starts_at_the_last_count_and_never_falls(sample_fit):
+    for c in sample_fit.candidates:
+        path = c.mean_path(365)
+        assert path.shape == (365,)
+        assert (path >= sample_fit.last_value).all(), c.name
+        assert (np.diff(path) >= 0).all(), c.name
+        assert c.increments(365).sum() == pytest.approx(path[-1] - sample_fit.last_value)
+        assert c.rate_now >= 0
+
+
+def test_a_saturating_curve_levels_off_at_its_cap(helm_fit):
+    for c in helm_fit.candidates:
+        if c.saturating:
+            path = c.mean_path(3650)
+            assert path[-1] <= c.cap * (1 + 1e-9)
+            assert path[-1] == pytest.approx(c.cap, rel=0.02)
+
+
+class Picky(Constant):
+    """A toy shape that only fits the whole series (never a backtest origin)."""
+
+    name = "picky"
+    failure = "too little history"
+
+    def fit(self, data):
+        return super().fit(data) if data.t_last >= 400 else None
+
+
+def test_a_model_the_backtest_cannot_judge_still_forecasts(sample_apps):
+    register_model(Picky())
+    try:
+        fit = fit_growth(sample_apps["apps"][:"2010-10-20"], models=["picky"])
+    finally:
+        unregister_model("picky")
+    assert list(fit.weights.items()) == [("picky", 1.0)]
+    assert np.isnan(fit.backtest.loc["picky", "mase"])
+    assert fit.scale == 1.0 and np.isnan(fit.coverage)
+    assert any("no candidate could be judged" in n for n in fit.notes)
+    assert any("the paths are not calibrated" in n for n in fit.notes)
+    assert (fit.paths(30, n=20).to_numpy() >= fit.last_value).all()

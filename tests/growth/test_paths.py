@@ -1,0 +1,96 @@
+"""Tests of capacity.growth.paths through GrowthFit.paths and GrowthFit.forecast."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from capacity.growth.fit import fit_growth
+
+
+def test_sample_paths_never_fall(sample_fit):
+    assert sample_fit.monotone
+    p = sample_fit.paths(365, n=500, seed=3).to_numpy()
+    assert (p >= sample_fit.last_value).all()
+    assert (np.diff(p, axis=1) >= 0).all()
+
+
+def test_paths_interface(sample_fit):
+    p = sample_fit.paths(365)
+    assert p.shape == (1000, 365)
+    assert isinstance(p.index, pd.RangeIndex) and p.index.name == "path"
+    assert isinstance(p.columns, pd.DatetimeIndex)
+    assert p.columns[0] == pd.Timestamp("2010-10-21")
+    assert p.columns[-1] == pd.Timestamp("2011-10-20")
+    assert (np.diff(p.columns.asi8) == np.diff(p.columns.asi8)[0]).all()
+    assert p.dtypes.unique().tolist() == [np.dtype(float)]
+
+
+def test_paths_of_a_falling_count_stay_at_or_above_zero(cran_fit):
+    # CRAN lost packages at the end of its history: the last regime's rate is negative
+    assert cran_fit.rate < 0
+    assert not cran_fit.monotone
+    p = cran_fit.paths(4000, n=300).to_numpy()
+    assert (p >= 0).all()
+    assert (p[:, -1] == 0).mean() > 0.3
+
+
+def test_forecast_frame(sample_fit):
+    fc = sample_fit.forecast(90, level=0.9)
+    assert list(fc.columns) == ["mean", "lower", "upper"]
+    assert fc.index.name == "date" and len(fc) == 90
+    assert fc.index[0] == sample_fit.last_date + pd.Timedelta(days=1)
+    # the band widens with the horizon
+    width = fc["upper"] - fc["lower"]
+    assert width.iloc[-1] > width.iloc[9] > 0
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    horizon=st.integers(1, 400),
+    level=st.floats(0.05, 0.99),
+    wider=st.floats(0.001, 0.5),
+    seed=st.integers(0, 2**31),
+    which=st.sampled_from(["sample", "cran"]),
+)
+def test_forecast_properties(sample_fit, cran_fit, horizon, level, wider, seed, which):
+    fit = sample_fit if which == "sample" else cran_fit
+    level2 = min(level + wider, 0.995)
+    fc = fit.forecast(horizon, level=level, n=400, seed=seed)
+    fc2 = fit.forecast(horizon, level=level2, n=400, seed=seed)
+    assert (fc["lower"] <= fc["mean"]).all() and (fc["mean"] <= fc["upper"]).all()
+    assert (fc2["lower"] <= fc["lower"]).all() and (fc2["upper"] >= fc["upper"]).all()
+    assert (fc["lower"] >= 0).all()
+
+
+@settings(max_examples=15, deadline=None)
+@given(horizon=st.integers(1, 200), n=st.integers(1, 300), seed=st.integers(0, 2**31))
+def test_same_seed_same_paths(sample_fit, horizon, n, seed):
+    a = sample_fit.paths(horizon, n=n, seed=seed)
+    b = sample_fit.paths(horizon, n=n, seed=seed)
+    pd.testing.assert_frame_equal(a, b)
+    assert (a.to_numpy() >= 0).all()
+    if n > 20:
+        assert not a.equals(sample_fit.paths(horizon, n=n, seed=seed + 1))
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    rate=st.floats(2.0, 200.0),
+    jump=st.floats(0.3, 4.0),
+    days=st.integers(120, 500),
+)
+def test_seeded_poisson_growth_paths_never_fall(seed, rate, jump, days):
+    rng = np.random.default_rng(seed)
+    lam = np.where(np.arange(days) < days * 0.7, rate, rate * jump)
+    counts = 1000 + np.cumsum(rng.poisson(lam))
+    s = pd.Series(counts, index=pd.date_range("2020-01-01", periods=days, freq="D"))
+    fit = fit_growth(s, seed=seed)
+    p = fit.paths(120, n=200, seed=seed).to_numpy()
+    assert (p >= s.iloc[-1]).all()
+    assert (np.diff(p, axis=1) >= 0).all()
+    fc = fit.forecast(120, level=0.8, n=200)
+    assert (fc["lower"] <= fc["mean"]).all() and (fc["mean"] <= fc["upper"]).all()
