@@ -1,52 +1,64 @@
-"""The chart of a fitted :class:`~capacity.messaging.MessagingModel` (kept apart from the fit)."""
+"""The chart of a fitted messaging model (:meth:`capacity.load.messaging.MessagingModel.chart`).
+
+Drawing only: the model computes the curves and the observed points and passes them here, so this
+module needs nothing of the model (:mod:`capacity.load.messaging` imports it, never the reverse).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import altair as alt
-import numpy as np
 import pandas as pd
 
-from capacity.load.messaging import _resolve
+from capacity.validation import InstanceOf, Interval, check_args
 
 if TYPE_CHECKING:
-    from capacity.load.messaging import MessagingModel
+    import altair as alt
+
+__all__ = ["messaging_chart"]
 
 
 def messaging_chart(
-    model: MessagingModel,
+    curves: pd.DataFrame,
+    observed: pd.DataFrame,
     *,
-    limit: float | None = 0.7,
-    servers: int | None = None,
-    apps_max: float | None = None,
-    strategies: Any = None,
-    level: float | None = None,
+    limit: float | None,
+    servers: int,
+    level: float,
 ) -> alt.LayerChart:
     """CPU per server vs apps per strategy, the limit, and the observed daily means.
 
-    See :meth:`MessagingModel.chart` for the parameters.
+    Parameters
+    ----------
+    curves : DataFrame
+        One row per strategy and app count: ``apps`` [apps], ``mean``, ``mean_lower``,
+        ``mean_upper`` [% CPU per server] and ``strategy`` (the output of
+        :meth:`MessagingModel.predict` with a ``strategy`` label).
+    observed : DataFrame
+        Daily means: ``date``, ``strategy``, ``apps``, ``cpu_percent`` [%], ``censored`` (bool:
+        drawn hollow) and ``censored_share``.
+    limit : float or None
+        Utilisation limit as a fraction in (0, 1]; None draws no limit line.
+    servers : int
+        Servers the CPU is stated for (axis title), >= 1.
+    level : float
+        Level of the mean interval band, in (0, 1) (chart title).
+
+    Returns
+    -------
+    altair.LayerChart
     """
-    servers = model.last_servers if servers is None else servers
-    level = model._level(level)
-    apps_max = 1.25 * float(model.observed["apps"].max()) if apps_max is None else apps_max
-    grid = np.linspace(0.0, apps_max, 120)
-    # label curves by the names the samples use, so curve and points share a colour
-    chosen = list(model.strategies.items()) if strategies is None else [
-        (s if isinstance(s, str) else s.name, _resolve(s, model.strategies))
-        for s in strategies
-    ]
-    curves = pd.concat(
-        [
-            model.predict(grid, strategy=s, servers=servers, level=level).assign(strategy=label)
-            for label, s in chosen
-        ],
-        ignore_index=True,
+    import altair as alt  # here, not at the top: altair is slow to import and fails under python -OO
+
+    check_args(
+        "messaging_chart",
+        curves=(curves, [InstanceOf(pd.DataFrame)]),
+        observed=(observed, [InstanceOf(pd.DataFrame)]),
+        limit=(limit, [Interval(float, 0, 1, closed="right"), None]),
+        servers=(servers, [Interval(int, 1, None)]),
+        level=(level, [Interval(float, 0, 1, closed="neither")]),
     )
-    obs = model.observed.assign(
-        cpu_percent=model.observed["busy_cores"] / (servers * model.cores_per_server) * 100,
-        censored=model.observed["censored_share"] > 0,
-    ).drop(columns=["busy_cores"])
+    obs = observed.copy()
     obs["date"] = obs["date"].dt.strftime("%Y-%m-%d")
     x = alt.X("apps:Q", title="live apps")
     y_title = f"CPU per server, {servers} servers [%]"

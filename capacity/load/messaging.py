@@ -6,7 +6,7 @@ The cost model, linear in its three non-negative parameters, is
 
 ``u0`` [cores] is background work, ``a`` [cores/app] the per-message cost of the messages the apps
 emit, ``b`` [cores/(app*delivery)] the cost of each delivery, and ``F_s(N)`` the deliveries per
-message under fan-out strategy ``s`` (:mod:`capacity.strategies`). The CPU of the average
+message under fan-out strategy ``s`` (:mod:`capacity.load.strategies`). The CPU of the average
 messaging server is ``busy_cores / (servers * cores_per_server) * 100`` [%].
 
 Because ``u0, a, b`` are shared by all strategies, a model fitted on samples taken under one
@@ -17,6 +17,11 @@ Use :func:`fit_messaging` on the output of :func:`capacity.data.load_messaging` 
 use the model's *mean* CPU (the average server, averaged over the day's cycle and the noise), with
 parameter uncertainty from :meth:`MessagingModel.draws`; the wider observation interval of
 :meth:`MessagingModel.predict` (``lower``/``upper``) describes single hourly server readings.
+
+Arguments are checked up front (:mod:`capacity.validation`): a bad one raises
+:class:`~capacity.errors.ArgumentError` naming it (for arrays, its first bad item); a bad samples frame
+raises :class:`~capacity.errors.InputDataError` naming the column and row. The chart is drawn by
+:mod:`capacity.load.charts`, which knows nothing of the model.
 """
 
 from __future__ import annotations
@@ -31,8 +36,10 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from capacity.errors import CapacityError, FitError, InputDataError
-from capacity.load.strategies import Strategy, strategy_from_config
+from capacity.errors import ArgumentError, CapacityError, FitError, InputDataError
+from capacity.load.strategies import Strategy, resolve_strategy, strategy_from_config
+from capacity.validation import HasMethods, InstanceOf, Interval, Seed, check_args, check_mapping
+from capacity.validation.arrays import Includes, check_numbers
 
 if TYPE_CHECKING:
     import altair as alt
@@ -48,6 +55,15 @@ UNITS = {"u0": "cores", "a": "cores/app", "b": "cores/(app*delivery)"}
 REQUIRED_COLUMNS = ("timestamp", "apps", "cpu_percent", "strategy", "servers")
 #: the largest app count :meth:`MessagingModel.apps_at` searches by default
 MAX_APPS = 1e9
+
+# what the arguments may be (capacity.validation)
+_APPS = Interval(float, 0, None)  # live apps, each item
+_SERVERS = Interval(float, 1, None)  # servers in service, each item (an average may be fractional)
+_PARAM = Interval(float, 0, None)  # u0, a, b: the cost model's parameters are non-negative
+_POSITIVE = Interval(float, 0, None, closed="neither")
+_LEVEL = [Interval(float, 0, 1, closed="neither"), None]
+_LIMIT = Interval(float, 0, 1, closed="right")  # a utilisation: 0.7 is 70 % of one server
+_STRATEGY = HasMethods("deliveries", what="a Strategy")
 
 
 # --------------------------------------------------------------------------------------------
@@ -109,48 +125,45 @@ def _inverse_mills(alpha: np.ndarray) -> np.ndarray:
 # strategies and parameters as inputs
 
 
-def _resolve(strategy: Any, known: Mapping[str, Strategy]) -> Strategy:
-    if isinstance(strategy, str):
-        if strategy not in known:
-            names = ", ".join(sorted(known)) or "none"
-            raise CapacityError(
-                f"unknown strategy {strategy!r}; the model knows: {names} "
-                "(or pass a Strategy object)"
-            )
-        return known[strategy]
-    if not callable(getattr(strategy, "deliveries", None)):
-        raise TypeError(f"strategy must be a name or a Strategy, not {type(strategy).__name__}")
-    return strategy
-
-
-def _deliveries(apps: np.ndarray, strategy: Any, known: Mapping[str, Strategy]) -> np.ndarray:
+def _deliveries(owner: str, apps: np.ndarray, strategy: Any, known: Mapping[str, Strategy]) -> np.ndarray:
     """F per element; ``strategy`` may also be an array of names aligned with ``apps``."""
-    if isinstance(strategy, str) or callable(getattr(strategy, "deliveries", None)):
-        return np.asarray(_resolve(strategy, known).deliveries(apps), dtype=float)
+    if isinstance(strategy, str) or _STRATEGY.holds(strategy):
+        return np.asarray(resolve_strategy(strategy, known, owner=owner).deliveries(apps), dtype=float)
     names = np.asarray(strategy, dtype=object)
     if names.shape != apps.shape:
-        raise ValueError(
-            f"strategy names must align with apps: shape {names.shape} vs {apps.shape}"
+        # a relation between two arguments, which capacity.validation's constraints cannot state
+        raise ArgumentError(
+            f"{owner}: strategy must be a name, a Strategy or one name per app (shape {apps.shape}), "
+            f"not shape {names.shape}"
         )
     out = np.empty(apps.shape)
     for name in pd.unique(names.ravel()):
         rows = names == name
-        out[rows] = _resolve(name, known).deliveries(apps[rows])
+        out[rows] = resolve_strategy(name, known, owner=owner).deliveries(apps[rows])
     return out
 
 
-def _param_arrays(params: Any, ndim: int) -> tuple[Any, Any, Any]:
+def _param_arrays(owner: str, params: Any, ndim: int) -> tuple[Any, Any, Any]:
     """u0, a, b from a mapping/Series (scalars) or a DataFrame of draws (one per leading row)."""
+    check_args(owner, params=(params, [InstanceOf(Mapping, pd.Series, pd.DataFrame)]))
     if isinstance(params, pd.DataFrame):
-        missing = [p for p in PARAMS if p not in params.columns]
-        if missing:
-            raise ValueError(f"params needs columns u0, a, b; missing {missing}")
+        where, keys = "params.columns", params.columns
+    elif isinstance(params, pd.Series):
+        where, keys = "params.index", params.index
+    else:
+        where, keys = "params keys", params
+    check_args(owner, **{where: (list(keys), [Includes(PARAMS)])})
+    values = tuple(check_numbers(owner, f"params[{p!r}]", params[p], _PARAM) for p in PARAMS)
+    if isinstance(params, pd.DataFrame):
         shape = (len(params),) + (1,) * max(ndim - 1, 0)
-        return tuple(params[p].to_numpy(dtype=float).reshape(shape) for p in PARAMS)
-    try:
-        return tuple(np.asarray(params[p], dtype=float) for p in PARAMS)
-    except (KeyError, IndexError, TypeError):
-        raise ValueError("params needs entries u0, a, b") from None
+        return tuple(v.reshape(shape) for v in values)
+    return values
+
+
+def _busy(apps: np.ndarray, strategy: Any, params: tuple[Any, Any, Any]) -> np.ndarray:
+    """``u0 + a*N + b*N*F_s(N)`` on checked arrays [cores]."""
+    u0, a, b = params
+    return u0 + apps * (a + b * np.asarray(strategy.deliveries(apps), dtype=float))
 
 
 def busy_cores(apps: Any, *, strategy: Strategy, params: Any) -> Any:
@@ -159,36 +172,39 @@ def busy_cores(apps: Any, *, strategy: Strategy, params: Any) -> Any:
     Parameters
     ----------
     apps : float, array-like or Series
-        Live app counts [apps], any shape.
+        Live app counts [apps], any shape, each finite and >= 0.
     strategy : Strategy
         Fan-out strategy in force.
     params : mapping, Series or DataFrame
-        ``u0`` [cores], ``a`` [cores/app], ``b`` [cores/(app*delivery)]. A DataFrame holds one
-        draw per row; draw ``i`` applies to ``apps[i]`` (its first axis), so apps of shape
-        ``(paths, days)`` pair with ``paths`` draws, and ``apps[None, :]`` evaluates every draw on
-        the same grid (result ``(draws, len(grid))``).
+        ``u0`` [cores], ``a`` [cores/app], ``b`` [cores/(app*delivery)], each finite and >= 0. A
+        DataFrame holds one draw per row; draw ``i`` applies to ``apps[i]`` (its first axis), so apps
+        of shape ``(paths, days)`` pair with ``paths`` draws, and ``apps[None, :]`` evaluates every
+        draw on the same grid (result ``(draws, len(grid))``).
 
     Returns
     -------
     float, ndarray or Series
         Busy cores [cores]; a Series keeps its index.
+
+    Raises
+    ------
+    ArgumentError
+        A bad argument, named (for arrays, its first bad item).
     """
-    index = apps.index if isinstance(apps, pd.Series) else None
-    n = np.asarray(apps, dtype=float)
-    u0, a, b = _param_arrays(params, n.ndim)
-    out = u0 + n * (a + b * np.asarray(strategy.deliveries(n), dtype=float))
-    if index is not None:
-        return pd.Series(out, index=index, name="busy_cores")
+    n = check_numbers("busy_cores", "apps", apps, _APPS)
+    check_args("busy_cores", strategy=(strategy, [_STRATEGY]))
+    out = _busy(n, strategy, _param_arrays("busy_cores", params, n.ndim))
+    if isinstance(apps, pd.Series):
+        return pd.Series(out, index=apps.index, name="busy_cores")
     return float(out) if np.ndim(out) == 0 else out
 
 
 # --------------------------------------------------------------------------------------------
-# fitting
+# fitting: check the samples, build the design, EM for the censored fit, per-day statistics for
+# the bootstrap, daily means for the chart
 
 
 def _check_samples(samples: pd.DataFrame, strategies: Mapping[str, Strategy]) -> None:
-    if not isinstance(samples, pd.DataFrame):
-        raise InputDataError(f"samples must be a DataFrame, not {type(samples).__name__}")
     missing = [c for c in REQUIRED_COLUMNS if c not in samples.columns]
     if missing:
         hint = " (use capacity.data.attach_apps)" if "apps" in missing else ""
@@ -222,6 +238,185 @@ def _check_samples(samples: pd.DataFrame, strategies: Mapping[str, Strategy]) ->
             f"samples, column 'strategy': no Strategy given for {unknown[0]!r} "
             f"(strategies given: {given})"
         )
+
+
+@dataclass(frozen=True)
+class _Readings:
+    """The samples as arrays, with the scaled design ``z`` (columns 1, N, N*F in % of one server)."""
+
+    apps: np.ndarray
+    y: np.ndarray  # cpu_percent [%]
+    servers: np.ndarray
+    names: np.ndarray  # strategy per reading
+    z: np.ndarray
+    scale: np.ndarray  # design = z * scale
+    censored: np.ndarray
+    cap: float  # censor_at, or inf
+    days: np.ndarray  # calendar days (datetime64[D] as int)
+    day_idx: np.ndarray  # day of each reading, an index into days
+
+
+def _readings(samples: pd.DataFrame, known: Mapping[str, Strategy], cores_per_server: float,
+              censor_at: float | None) -> _Readings:
+    apps = samples["apps"].to_numpy(dtype=float)
+    y = samples["cpu_percent"].to_numpy(dtype=float)
+    servers = samples["servers"].to_numpy(dtype=float)
+    names = samples["strategy"].astype(str).to_numpy(dtype=object)
+    deliveries = _deliveries("fit_messaging", apps, names, known)
+    # the design in percent of one server: cpu = busy_cores / (servers * cores) * 100
+    per_core = 100.0 / (servers * cores_per_server)
+    design = per_core[:, None] * np.column_stack([np.ones_like(apps), apps, apps * deliveries])
+    scale = np.abs(design).max(axis=0)
+    if np.any(scale == 0):
+        raise FitError("every sample has zero apps (or zero deliveries): a and b are not identifiable")
+    z = design / scale
+    _check_identifiable(z)
+    day_ns = samples["timestamp"].to_numpy(dtype="datetime64[D]").astype(np.int64)
+    days, day_idx = np.unique(day_ns, return_inverse=True)
+    return _Readings(
+        apps=apps, y=y, servers=servers, names=names, z=z, scale=scale,
+        censored=y >= censor_at if censor_at is not None else np.zeros(len(y), dtype=bool),
+        cap=float(censor_at) if censor_at is not None else np.inf,
+        days=days, day_idx=day_idx,
+    )
+
+
+def _check_identifiable(z: np.ndarray) -> None:
+    # uncentred correlation of the design columns: an exactly (or nearly) collinear design, e.g.
+    # a constant fan-out everywhere (then N and N*F are proportional), has a ~0 eigenvalue
+    cross = z.T @ z
+    norms = np.sqrt(np.diag(cross))
+    if np.linalg.eigvalsh(cross / np.outer(norms, norms))[0] < 1e-10:
+        raise FitError(
+            "u0, a and b are not identifiable from these samples: the fan-out F(N) is (nearly) "
+            "constant or proportional to a constant across them; include samples where the "
+            "fan-out grows with the app count (e.g. under broadcast)"
+        )
+
+
+def _wnnls(z: np.ndarray, w: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Weighted NNLS of ``target`` on the columns of ``z``."""
+    zw = z * w[:, None]
+    return _nnls_gram((zw.T @ z)[None], (zw.T @ target)[None])[0]
+
+
+@dataclass(frozen=True)
+class _EMFit:
+    theta: np.ndarray  # u0, a, b in the scaled design's units
+    var_abs: float
+    var_rel: float
+    iterations: int
+    converged: bool
+    change: float  # the last relative change, for the warning
+
+
+def _e_step(r: _Readings, mu: np.ndarray, var: np.ndarray, y_star: np.ndarray) -> np.ndarray:
+    """Impute censored readings in ``y_star`` (in place); return the (expected) squared residuals."""
+    resid2 = (r.y - mu) ** 2
+    if r.censored.any():
+        c = r.censored
+        sd = np.sqrt(var[c])
+        alpha = (r.cap - mu[c]) / sd
+        lam = _inverse_mills(alpha)
+        y_star[c] = mu[c] + sd * lam
+        resid2[c] = var[c] * (1 + alpha * lam)
+    return resid2
+
+
+def _variance_update(mu: np.ndarray, var: np.ndarray, resid2: np.ndarray,
+                     floor: float) -> tuple[float, float]:
+    """Moment update of ``s_abs^2, s_rel^2``, weighted by 1/var^2 (the variance of a squared residual)."""
+    vw = 1 / var**2
+    feats = np.column_stack([np.ones_like(mu), mu**2])
+    fw = feats * vw[:, None]
+    gram2 = fw.T @ feats
+    v = np.linalg.lstsq(gram2, fw.T @ resid2, rcond=None)[0]
+    if v[1] < 0:
+        v = np.array([np.sum(vw * resid2) / np.sum(vw), 0.0])
+    elif v[0] < 0:
+        v = np.array([0.0, np.sum(vw * mu**2 * resid2) / np.sum(vw * mu**4)])
+    return max(v[0], floor), max(v[1], 0.0)
+
+
+def _em(r: _Readings, *, max_iter: int, tol: float) -> _EMFit:
+    """The censored-normal maximum likelihood by EM (see :func:`fit_messaging`)."""
+    # start: unweighted NNLS on the uncensored readings, relative noise guessed at 5 %
+    theta = _wnnls(r.z, (~r.censored).astype(float), r.y)
+    floor = 1e-6 * max(float(np.mean(r.y)), 1e-9) ** 2  # keeps weights finite where mu ~ 0
+    var_abs, var_rel = floor, 0.05**2
+    y_star = r.y.copy()
+    converged, iteration, change = False, 0, math.inf
+    for iteration in range(1, max_iter + 1):  # noqa: B007 (iteration is reported)
+        mu = r.z @ theta
+        var = var_abs + var_rel * mu**2
+        resid2 = _e_step(r, mu, var, y_star)
+        new_abs, new_rel = _variance_update(mu, var, resid2, floor)
+        new_theta = _wnnls(r.z, 1 / (new_abs + new_rel * mu**2), y_star)
+        change = np.max(np.abs(new_theta - theta)) / max(np.max(np.abs(new_theta)), 1e-12)
+        change = max(change, abs(new_rel - var_rel) / max(new_rel, 1e-12) if new_rel else 0.0)
+        theta, var_abs, var_rel = new_theta, new_abs, new_rel
+        if change < tol:
+            converged = True
+            break
+    return _EMFit(theta=theta, var_abs=var_abs, var_rel=var_rel, iterations=iteration, converged=converged,
+                  change=float(change))
+
+
+def _day_statistics(r: _Readings, fit: _EMFit) -> tuple[np.ndarray, np.ndarray]:
+    """Per-day Gram matrices and right-hand sides of the weighted fit, shapes (days, 3, 3), (days, 3).
+
+    A censored reading's imputed value moves with the parameters (d y*/d mu = 1 - info, info =
+    lam*(lam - alpha) in (0, 1)); linearising the imputation at the fit turns it into a pseudo-reading
+    with weight w*info and a response that leaves the full-sample solution unchanged. Holding
+    imputations fixed instead would let censored readings count as fully observed and make the
+    intervals too narrow.
+    """
+    mu = r.z @ fit.theta
+    w = 1 / (fit.var_abs + fit.var_rel * mu**2)
+    weight, target = w.copy(), w * r.y
+    if r.censored.any():
+        c = r.censored
+        sd = np.sqrt(1 / w[c])
+        alpha = (r.cap - mu[c]) / sd
+        lam = _inverse_mills(alpha)
+        info = np.clip(lam * (lam - alpha), 0.0, 1.0)
+        weight[c] = w[c] * info
+        target[c] = w[c] * (mu[c] + sd * lam - (1 - info) * mu[c])
+    n_days = len(r.days)
+    gram = np.empty((n_days, 3, 3))
+    rhs = np.empty((n_days, 3))
+    for j in range(3):
+        rhs[:, j] = np.bincount(r.day_idx, weights=target * r.z[:, j], minlength=n_days)
+        for k in range(j, 3):
+            gram[:, j, k] = gram[:, k, j] = np.bincount(
+                r.day_idx, weights=weight * r.z[:, j] * r.z[:, k], minlength=n_days
+            )
+    return gram, rhs
+
+
+def _resample(gram: np.ndarray, rhs: np.ndarray, scale: np.ndarray, block_days: int, n: int,
+              seed: int | np.random.Generator | None) -> np.ndarray:
+    """``n`` block-bootstrap replicates of u0, a, b: the NNLS re-solved on resampled days."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    counts = _block_counts(len(rhs), block_days, n, rng)
+    return _nnls_gram(np.einsum("rd,dij->rij", counts, gram), counts @ rhs) / scale
+
+
+def _observed_daily(r: _Readings, cores_per_server: float) -> pd.DataFrame:
+    """One row per day and strategy for the chart: the tier's demand seen by the average server."""
+    frame = pd.DataFrame({
+        "date": r.days[r.day_idx].astype("datetime64[D]").astype("datetime64[ns]"),
+        "strategy": r.names.astype(str),
+        "apps": r.apps,
+        "busy_cores": r.y * r.servers * cores_per_server / 100,
+        "censored": r.censored,
+    })
+    return frame.groupby(["date", "strategy"], sort=True).agg(
+        apps=("apps", "mean"),
+        busy_cores=("busy_cores", "mean"),
+        censored_share=("censored", "mean"),
+        readings=("busy_cores", "size"),
+    ).reset_index()
 
 
 def fit_messaging(
@@ -277,22 +472,22 @@ def fit_messaging(
         Strategy name (as used in ``samples["strategy"]``) -> :class:`Strategy` or a config table
         such as ``{"kind": "targeted", "k": 3}``. Extra strategies are kept for predictions.
     cores_per_server : float, default 8
-        Cores per messaging server [cores].
+        Cores per messaging server [cores], > 0.
     censor_at : float or None, default 100
         Readings at or above this [%] are treated as censored; ``None`` takes every reading at face
         value (the naive fit).
     level : float, default 0.9
-        Default interval level of :meth:`MessagingModel.summary` and ``predict``.
+        Default interval level of :meth:`MessagingModel.summary` and ``predict``, in (0, 1).
     block_days : int, default 7
-        Bootstrap block length [days]; longer than the noise's memory (hours in the sample).
+        Bootstrap block length [days], >= 1; longer than the noise's memory (hours in the sample).
     n_boot : int, default 400
-        Bootstrap replicates kept in the model for intervals.
+        Bootstrap replicates kept in the model for intervals, >= 2.
     seed : int, Generator or None, default 0
         Randomness of the bootstrap.
     max_iter : int, default 500
-        Most EM iterations.
+        Most EM iterations, >= 1.
     tol : float, default 1e-8
-        Convergence threshold on the relative change of the parameters between iterations.
+        Convergence threshold on the relative change of the parameters between iterations, > 0.
 
     Returns
     -------
@@ -300,6 +495,10 @@ def fit_messaging(
 
     Raises
     ------
+    ArgumentError
+        An argument of the wrong type or out of range (named), e.g. ``n_boot=1``.
+    ConfigError
+        A strategy given as a config table is unusable.
     InputDataError
         A required column is missing or holds a bad value (named with its first bad row), or a
         strategy name in the data has no Strategy.
@@ -307,165 +506,55 @@ def fit_messaging(
         The parameters are not identifiable from the samples (e.g. every sample has the same
         constant fan-out, so ``a`` and ``b`` cannot be told apart).
     """
-    if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1, not {level!r}")
-    if not cores_per_server > 0:
-        raise ValueError(f"cores_per_server must be > 0, not {cores_per_server!r}")
-    if censor_at is not None and not censor_at > 0:
-        raise ValueError(f"censor_at must be > 0 (percent) or None, not {censor_at!r}")
-    if block_days < 1 or n_boot < 2 or max_iter < 1:
-        raise ValueError(
-            f"block_days and max_iter must be >= 1 and n_boot >= 2, not {block_days}, "
-            f"{max_iter}, {n_boot}"
-        )
+    check_args(
+        "fit_messaging",
+        samples=(samples, [InstanceOf(pd.DataFrame)]),
+        strategies=(strategies, [InstanceOf(Mapping)]),
+        cores_per_server=(cores_per_server, [_POSITIVE]),
+        censor_at=(censor_at, [_POSITIVE, None]),
+        level=(level, _LEVEL[:1]),
+        block_days=(block_days, [Interval(int, 1, None)]),
+        n_boot=(n_boot, [Interval(int, 2, None)]),
+        seed=(seed, [Seed(), None]),
+        max_iter=(max_iter, [Interval(int, 1, None)]),
+        tol=(tol, [_POSITIVE]),
+    )
+    check_mapping("fit_messaging", "strategies", strategies, values=[_STRATEGY, InstanceOf(Mapping)])
     known = {
         name: strategy_from_config(s, name=name) if isinstance(s, Mapping) else s
         for name, s in strategies.items()
     }
-    for name, s in known.items():
-        if not callable(getattr(s, "deliveries", None)):
-            raise TypeError(
-                f"strategies[{name!r}] must be a Strategy or a config table, not {type(s).__name__}"
-            )
     _check_samples(samples, known)
-
-    apps = samples["apps"].to_numpy(dtype=float)
-    y = samples["cpu_percent"].to_numpy(dtype=float)
-    servers = samples["servers"].to_numpy(dtype=float)
-    names = samples["strategy"].astype(str).to_numpy(dtype=object)
-    deliveries = _deliveries(apps, names, known)
-    # the design in percent of one server: cpu = busy_cores / (servers * cores) * 100
-    per_core = 100.0 / (servers * cores_per_server)
-    design = per_core[:, None] * np.column_stack([np.ones_like(apps), apps, apps * deliveries])
-    scale = np.abs(design).max(axis=0)
-    if np.any(scale == 0):
-        raise FitError("every sample has zero apps (or zero deliveries): a and b are not identifiable")
-    z = design / scale
-    # uncentred correlation of the design columns: an exactly (or nearly) collinear design, e.g.
-    # a constant fan-out everywhere (then N and N*F are proportional), has a ~0 eigenvalue
-    cross = z.T @ z
-    norms = np.sqrt(np.diag(cross))
-    if np.linalg.eigvalsh(cross / np.outer(norms, norms))[0] < 1e-10:
-        raise FitError(
-            "u0, a and b are not identifiable from these samples: the fan-out F(N) is (nearly) "
-            "constant or proportional to a constant across them; include samples where the "
-            "fan-out grows with the app count (e.g. under broadcast)"
-        )
-    censored = y >= censor_at if censor_at is not None else np.zeros(len(y), dtype=bool)
-    cap = float(censor_at) if censor_at is not None else np.inf
-
-    def wnnls(w: np.ndarray, target: np.ndarray) -> np.ndarray:
-        zw = z * w[:, None]
-        return _nnls_gram((zw.T @ z)[None], (zw.T @ target)[None])[0]
-
-    # start: unweighted NNLS on the uncensored readings, relative noise guessed at 5 %
-    theta = wnnls((~censored).astype(float), y)
-    floor = 1e-6 * max(float(np.mean(y)), 1e-9) ** 2  # keeps weights finite where mu ~ 0
-    var_abs, var_rel = floor, 0.05**2
-    y_star = y.copy()
-    converged, iteration = False, 0
-    for iteration in range(1, max_iter + 1):  # noqa: B007 (iteration is reported)
-        mu = z @ theta
-        var = var_abs + var_rel * mu**2
-        resid2 = (y - mu) ** 2
-        if censored.any():
-            sd = np.sqrt(var[censored])
-            alpha = (cap - mu[censored]) / sd
-            lam = _inverse_mills(alpha)
-            y_star[censored] = mu[censored] + sd * lam
-            resid2[censored] = var[censored] * (1 + alpha * lam)
-        # moment update of the variance function, weighted by 1/var^2 (var of a squared residual)
-        vw = 1 / var**2
-        feats = np.column_stack([np.ones_like(mu), mu**2])
-        fw = feats * vw[:, None]
-        gram2 = fw.T @ feats
-        v = np.linalg.lstsq(gram2, fw.T @ resid2, rcond=None)[0]
-        if v[1] < 0:
-            v = np.array([np.sum(vw * resid2) / np.sum(vw), 0.0])
-        elif v[0] < 0:
-            v = np.array([0.0, np.sum(vw * mu**2 * resid2) / np.sum(vw * mu**4)])
-        new_abs, new_rel = max(v[0], floor), max(v[1], 0.0)
-        w = 1 / (new_abs + new_rel * mu**2)
-        new_theta = wnnls(w, y_star)
-        change = np.max(np.abs(new_theta - theta)) / max(np.max(np.abs(new_theta)), 1e-12)
-        change = max(change, abs(new_rel - var_rel) / max(new_rel, 1e-12) if new_rel else 0.0)
-        theta, var_abs, var_rel = new_theta, new_abs, new_rel
-        if change < tol:
-            converged = True
-            break
-    if not converged:
+    readings = _readings(samples, known, cores_per_server, censor_at)
+    em = _em(readings, max_iter=max_iter, tol=tol)
+    if not em.converged:
         warnings.warn(
             f"fit_messaging: EM did not converge in {max_iter} iterations "
-            f"(last relative change {change:.2g}); estimates may be imprecise",
+            f"(last relative change {em.change:.2g}); estimates may be imprecise",
             RuntimeWarning,
             stacklevel=2,
         )
-    # Per-day sufficient statistics for the bootstrap. A censored reading's imputed value moves
-    # with the parameters (d y*/d mu = 1 - info, info = lam*(lam - alpha) in (0, 1)); linearising
-    # the imputation at the fit turns it into a pseudo-reading with weight w*info and a response
-    # that leaves the full-sample solution unchanged. Holding imputations fixed instead would let
-    # censored readings count as fully observed and make the intervals too narrow.
-    mu = z @ theta
-    w = 1 / (var_abs + var_rel * mu**2)
-    weight, target = w.copy(), w * y
-    if censored.any():
-        sd = np.sqrt(1 / w[censored])
-        alpha = (cap - mu[censored]) / sd
-        lam = _inverse_mills(alpha)
-        info = np.clip(lam * (lam - alpha), 0.0, 1.0)
-        weight[censored] = w[censored] * info
-        target[censored] = w[censored] * (mu[censored] + sd * lam - (1 - info) * mu[censored])
-    day_ns = samples["timestamp"].to_numpy(dtype="datetime64[D]").astype(np.int64)
-    days, day_idx = np.unique(day_ns, return_inverse=True)
-    n_days = len(days)
-    gram = np.empty((n_days, 3, 3))
-    rhs = np.empty((n_days, 3))
-    for j in range(3):
-        rhs[:, j] = np.bincount(day_idx, weights=target * z[:, j], minlength=n_days)
-        for k in range(j, 3):
-            gram[:, j, k] = gram[:, k, j] = np.bincount(
-                day_idx, weights=weight * z[:, j] * z[:, k], minlength=n_days
-            )
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    counts = _block_counts(n_days, block_days, n_boot, rng)
-    boot = _nnls_gram(
-        np.einsum("rd,dij->rij", counts, gram), counts @ rhs
-    ) / scale
-
-    # one row per day and strategy for the chart: the tier's demand seen by the average server
-    frame = pd.DataFrame({
-        "date": days[day_idx].astype("datetime64[D]").astype("datetime64[ns]"),
-        "strategy": names.astype(str),
-        "apps": apps,
-        "busy_cores": y * servers * cores_per_server / 100,
-        "censored": censored,
-    })
-    observed = frame.groupby(["date", "strategy"], sort=True).agg(
-        apps=("apps", "mean"),
-        busy_cores=("busy_cores", "mean"),
-        censored_share=("censored", "mean"),
-        readings=("busy_cores", "size"),
-    ).reset_index()
-
+    gram, rhs = _day_statistics(readings, em)
+    boot = _resample(gram, rhs, readings.scale, block_days, n_boot, seed)
     return MessagingModel(
-        params=pd.Series(theta / scale, index=list(PARAMS), name="estimate"),
+        params=pd.Series(em.theta / readings.scale, index=list(PARAMS), name="estimate"),
         boot=pd.DataFrame(boot, columns=list(PARAMS)),
-        noise=pd.Series({"abs_sd": math.sqrt(var_abs), "rel_sd": math.sqrt(var_rel)}, name="noise"),
+        noise=pd.Series({"abs_sd": math.sqrt(em.var_abs), "rel_sd": math.sqrt(em.var_rel)}, name="noise"),
         strategies=dict(known),
         cores_per_server=float(cores_per_server),
         censor_at=censor_at,
         level=level,
         block_days=int(block_days),
-        n_obs=len(y),
-        n_censored=int(censored.sum()),
-        n_days=n_days,
-        iterations=iteration,
-        converged=converged,
-        observed=observed,
+        n_obs=len(readings.y),
+        n_censored=int(readings.censored.sum()),
+        n_days=len(readings.days),
+        iterations=em.iterations,
+        converged=em.converged,
+        observed=_observed_daily(readings, cores_per_server),
         last_servers=int(samples["servers"].iloc[int(np.argmax(samples["timestamp"].to_numpy()))]),
         _gram=gram,
         _rhs=rhs,
-        _scale=scale,
+        _scale=readings.scale,
     )
 
 
@@ -476,6 +565,10 @@ def fit_messaging(
 @dataclass(frozen=True, eq=False)
 class MessagingModel:
     """A fitted messaging cost model (returned by :func:`fit_messaging`; do not build by hand).
+
+    Every method checks its arguments and raises :class:`~capacity.errors.ArgumentError` naming a
+    bad one (for arrays, the first bad item): app counts must be finite and >= 0, server counts
+    finite and >= 1, limits in (0, 1], levels in (0, 1).
 
     Attributes (fitted)
     -------------------
@@ -533,13 +626,18 @@ class MessagingModel:
     def summary(self, *, level: float | None = None) -> pd.DataFrame:
         """Parameter estimates with bootstrap standard errors and percentile intervals.
 
+        Parameters
+        ----------
+        level : float, optional
+            Interval level in (0, 1); defaults to the model's ``level``.
+
         Returns
         -------
         DataFrame
             Columns param, estimate, std_err, lower, upper, unit; one row per u0, a, b.
         """
-        level = self._level(level)
-        tail = (1 - level) / 2
+        check_args("MessagingModel.summary", level=(level, _LEVEL))
+        tail = (1 - (self.level if level is None else level)) / 2
         return pd.DataFrame({
             "param": list(PARAMS),
             "estimate": self.params.to_numpy(),
@@ -549,7 +647,7 @@ class MessagingModel:
             "unit": [UNITS[p] for p in PARAMS],
         })
 
-    def draws(self, n: int, seed: int | np.random.Generator | None = None) -> pd.DataFrame:
+    def draws(self, n: int, *, seed: int | np.random.Generator | None = None) -> pd.DataFrame:
         """Fresh block-bootstrap draws of ``u0, a, b`` for Monte Carlo.
 
         Every draw is non-negative and carries the parameters' correlation.
@@ -557,7 +655,7 @@ class MessagingModel:
         Parameters
         ----------
         n : int
-            Number of draws.
+            Number of draws, >= 1.
         seed : int, Generator or None
             Same seed, same draws.
 
@@ -566,12 +664,9 @@ class MessagingModel:
         DataFrame
             Columns u0, a, b (units as in :attr:`params`), ``n`` rows.
         """
-        if n < 1:
-            raise ValueError(f"n must be >= 1, not {n!r}")
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        counts = _block_counts(len(self._rhs), self.block_days, int(n), rng)
-        theta = _nnls_gram(np.einsum("rd,dij->rij", counts, self._gram), counts @ self._rhs)
-        return pd.DataFrame(theta / self._scale, columns=list(PARAMS))
+        check_args("MessagingModel.draws", n=(n, [Interval(int, 1, None)]), seed=(seed, [Seed(), None]))
+        theta = _resample(self._gram, self._rhs, self._scale, self.block_days, int(n), seed)
+        return pd.DataFrame(theta, columns=list(PARAMS))
 
     # ---- predictions --------------------------------------------------------------------------
 
@@ -583,11 +678,11 @@ class MessagingModel:
         Parameters
         ----------
         apps : float, ndarray or Series
-            Live app counts [apps], any shape, e.g. ``(paths, days)``.
+            Live app counts [apps], any shape, e.g. ``(paths, days)``; finite and >= 0.
         strategy : str or Strategy
             A strategy name known to the model, or any Strategy (a counterfactual).
         servers : float or ndarray
-            Messaging servers in service, broadcastable against ``apps``.
+            Messaging servers in service (finite, >= 1), broadcastable against ``apps``.
         params : mapping, Series or DataFrame, optional
             Parameters to use instead of the point estimates; a DataFrame from :meth:`draws`
             gives one draw per leading row of ``apps`` (see :func:`busy_cores`).
@@ -597,14 +692,14 @@ class MessagingModel:
         float, ndarray or Series
             ``busy_cores / (servers * cores_per_server) * 100`` [%]; a Series keeps its index.
         """
-        cores = busy_cores(
-            apps,
-            strategy=_resolve(strategy, self.strategies),
-            params=self.params if params is None else params,
-        )
-        out = cores * (100.0 / (np.asarray(servers, dtype=float) * self.cores_per_server))
-        if isinstance(out, pd.Series):
-            return out.rename("cpu_percent")
+        owner = "MessagingModel.cpu_percent"
+        n = check_numbers(owner, "apps", apps, _APPS)
+        srv = check_numbers(owner, "servers", servers, _SERVERS)
+        strat = resolve_strategy(strategy, self.strategies, owner=owner)
+        p = _param_arrays(owner, self.params if params is None else params, n.ndim)
+        out = _busy(n, strat, p) * (100.0 / (srv * self.cores_per_server))
+        if isinstance(apps, pd.Series):
+            return pd.Series(out, index=apps.index, name="cpu_percent")
         return float(out) if np.ndim(out) == 0 else out
 
     def predict(
@@ -615,14 +710,14 @@ class MessagingModel:
         Parameters
         ----------
         apps : float, array-like or Series
-            Live app counts [apps] (1-D).
+            Live app counts [apps] (1-D), finite and >= 0.
         strategy : str, Strategy, or array-like of names
             The fan-out strategy (names must be known to the model; a Strategy object may be
             new); an array of names aligned with ``apps`` predicts each row under its own.
         servers : int or array-like
-            Messaging servers in service (scalar or aligned with ``apps``).
+            Messaging servers in service, >= 1 (scalar or aligned with ``apps``).
         level : float, optional
-            Interval level; defaults to the model's ``level`` (0.9).
+            Interval level in (0, 1); defaults to the model's ``level`` (0.9).
 
         Returns
         -------
@@ -634,30 +729,26 @@ class MessagingModel:
             parameter uncertainty plus observation noise, normal approximation, floored at 0 and
             not capped at 100 %, i.e. for the demand rather than the clipped reading).
         """
-        level = self._level(level)
-        index = apps.index if isinstance(apps, pd.Series) else None
-        n = np.atleast_1d(np.asarray(apps, dtype=float))
-        if n.ndim != 1:
-            raise ValueError(f"predict takes 1-D apps, not shape {n.shape}; use cpu_percent")
+        owner = "MessagingModel.predict"
+        n = np.atleast_1d(check_numbers(owner, "apps", apps, _APPS, max_ndim=1))
+        srv = check_numbers(owner, "servers", servers, _SERVERS, max_ndim=1)
+        check_args(owner, level=(level, _LEVEL))
+        if srv.ndim == 1 and srv.size != 1 and srv.shape != n.shape:
+            raise ArgumentError(f"{owner}: servers must be one count or one per app ({n.size}), "
+                                f"not {srv.size} counts")
         if isinstance(strategy, pd.Series):
             strategy = strategy.to_numpy(dtype=object)
-        f = _deliveries(n, strategy, self.strategies)
-        srv = np.broadcast_to(np.asarray(servers, dtype=float), n.shape)
+        f = _deliveries(owner, n, strategy, self.strategies)
+        srv = np.broadcast_to(srv, n.shape)
         design = (100.0 / (srv * self.cores_per_server))[:, None] * np.column_stack(
             [np.ones_like(n), n, n * f]
         )
         mean = design @ self.params.to_numpy()
-        boot = self.boot.to_numpy()
-        tail = (1 - level) / 2
-        lo, hi, boot_var = np.empty_like(mean), np.empty_like(mean), np.empty_like(mean)
-        for start in range(0, len(n), 4096):  # chunks keep the (replicates x rows) matrix small
-            part = slice(start, start + 4096)
-            mus = boot @ design[part].T
-            lo[part], hi[part] = np.quantile(mus, [tail, 1 - tail], axis=0)
-            boot_var[part] = mus.var(axis=0, ddof=1)
+        tail = (1 - (self.level if level is None else level)) / 2
+        lo, hi, boot_var = self._boot_spread(design, tail)
         obs_sd = np.sqrt(self.noise["abs_sd"] ** 2 + (self.noise["rel_sd"] * mean) ** 2 + boot_var)
         zq = special.ndtri(1 - tail)
-        out = pd.DataFrame(
+        return pd.DataFrame(
             {
                 "apps": n,
                 "servers": srv,
@@ -667,9 +758,20 @@ class MessagingModel:
                 "lower": np.maximum(mean - zq * obs_sd, 0.0),
                 "upper": mean + zq * obs_sd,
             },
-            index=index,
+            index=apps.index if isinstance(apps, pd.Series) else None,
         )
-        return out
+
+    def _boot_spread(self, design: np.ndarray, tail: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Percentiles ``tail`` and ``1 - tail`` and variance of the mean over the bootstrap replicates."""
+        boot = self.boot.to_numpy()
+        rows = len(design)
+        lo, hi, boot_var = np.empty(rows), np.empty(rows), np.empty(rows)
+        for start in range(0, rows, 4096):  # chunks keep the (replicates x rows) matrix small
+            part = slice(start, start + 4096)
+            mus = boot @ design[part].T
+            lo[part], hi[part] = np.quantile(mus, [tail, 1 - tail], axis=0)
+            boot_var[part] = mus.var(axis=0, ddof=1)
+        return lo, hi, boot_var
 
     def apps_at(
         self,
@@ -688,14 +790,14 @@ class MessagingModel:
         Parameters
         ----------
         limit : float
-            Utilisation limit as a fraction of one server, 0 < limit (e.g. 0.7 for 70 %).
+            Utilisation limit as a fraction of one server, in (0, 1] (e.g. 0.7 for 70 %).
         strategy : str or Strategy
         servers : float
-            Messaging servers in service.
+            Messaging servers in service, >= 1.
         params : DataFrame, optional
             Parameter draws (from :meth:`draws`): one answer per draw.
         max_apps : float, default 1e9
-            Largest app count searched.
+            Largest app count searched [apps], > 0.
 
         Returns
         -------
@@ -708,17 +810,17 @@ class MessagingModel:
         CapacityError
             Without ``params``: the limit is not reached below ``max_apps`` under that strategy.
         """
-        if not limit > 0:
-            raise ValueError(f"limit is a fraction of one server's CPU (e.g. 0.7), not {limit!r}")
-        strat = _resolve(strategy, self.strategies)
-        draws = params if isinstance(params, pd.DataFrame) else None
-        p = self.params if params is None else params
+        owner = "MessagingModel.apps_at"
+        check_args(owner, limit=(limit, [_LIMIT]), servers=(servers, [_SERVERS]),
+                   max_apps=(max_apps, [_POSITIVE]))
+        strat = resolve_strategy(strategy, self.strategies, owner=owner)
+        p = _param_arrays(owner, self.params if params is None else params, 1)
+        width = len(params) if isinstance(params, pd.DataFrame) else 1
+        per_server = 100.0 / (np.asarray(servers, dtype=float) * self.cores_per_server)
         target = 100.0 * limit
-        width = len(draws) if draws is not None else 1
 
         def cpu(n: np.ndarray) -> np.ndarray:
-            return np.broadcast_to(self.cpu_percent(n, strategy=strat, servers=servers, params=p),
-                                   (width,))
+            return np.broadcast_to(_busy(n, strat, p) * per_server, (width,))
 
         lo = np.zeros(width)
         hi = np.full(width, float(max_apps))
@@ -732,7 +834,7 @@ class MessagingModel:
             if np.all(hi - lo <= 1e-9 * np.maximum(hi, 1.0)):
                 break
         result = np.where(at_zero, 0.0, np.where(reached, hi, np.nan))
-        if draws is not None:
+        if isinstance(params, pd.DataFrame):
             return result
         if not reached[0]:
             raise CapacityError(
@@ -752,10 +854,10 @@ class MessagingModel:
         Parameters
         ----------
         apps : float, array-like or Series
-            Live app counts [apps].
+            Live app counts [apps], finite and >= 0.
         strategy : str or Strategy
         limit : float
-            Utilisation limit as a fraction (0.7 for 70 %).
+            Utilisation limit as a fraction, in (0, 1] (0.7 for 70 %).
         params : optional
             As in :meth:`cpu_percent`.
 
@@ -764,18 +866,16 @@ class MessagingModel:
         int, ndarray of int64 or Series
             Servers [servers].
         """
-        if not limit > 0:
-            raise ValueError(f"limit is a fraction of one server's CPU (e.g. 0.7), not {limit!r}")
-        cores = busy_cores(
-            apps,
-            strategy=_resolve(strategy, self.strategies),
-            params=self.params if params is None else params,
-        )
+        owner = "MessagingModel.servers_needed"
+        n = check_numbers(owner, "apps", apps, _APPS)
+        check_args(owner, limit=(limit, [_LIMIT]))
+        strat = resolve_strategy(strategy, self.strategies, owner=owner)
+        cores = _busy(n, strat, _param_arrays(owner, self.params if params is None else params, n.ndim))
         values = np.asarray(cores, dtype=float) / (self.cores_per_server * limit)
         # a hair of tolerance so an exact fit (e.g. 2.0000000001 from rounding) is not rounded up
         need = np.maximum(np.ceil(values * (1 - 1e-12)), 1).astype(np.int64)
-        if isinstance(cores, pd.Series):
-            return pd.Series(need, index=cores.index, name="servers")
+        if isinstance(apps, pd.Series):
+            return pd.Series(need, index=apps.index, name="servers")
         return int(need) if need.ndim == 0 else need
 
     # ---- chart --------------------------------------------------------------------------------
@@ -799,15 +899,15 @@ class MessagingModel:
         Parameters
         ----------
         limit : float or None, default 0.7
-            Utilisation limit as a fraction; ``None`` draws no limit line.
+            Utilisation limit as a fraction in (0, 1]; ``None`` draws no limit line.
         servers : int, optional
-            Servers assumed; defaults to the count in service at the last sample.
+            Servers assumed (>= 1); defaults to the count in service at the last sample.
         apps_max : float, optional
-            Right end of the apps axis; defaults to 1.25x the most apps observed.
-        strategies : iterable of str or Strategy, optional
+            Right end of the apps axis [apps], > 0; defaults to 1.25x the most apps observed.
+        strategies : list or tuple of str or Strategy, optional
             Curves to draw; defaults to every strategy the model knows.
         level : float, optional
-            Level of the mean interval band.
+            Level of the mean interval band, in (0, 1).
 
         Returns
         -------
@@ -815,13 +915,27 @@ class MessagingModel:
         """
         from capacity.load.charts import messaging_chart
 
-        return messaging_chart(self, limit=limit, servers=servers, apps_max=apps_max, strategies=strategies,
-                               level=level)
-
-    # ---- helpers ------------------------------------------------------------------------------
-
-    def _level(self, level: float | None) -> float:
+        owner = "MessagingModel.chart"
+        check_args(owner, limit=(limit, [_LIMIT, None]), servers=(servers, [Interval(int, 1, None), None]),
+              apps_max=(apps_max, [_POSITIVE, None]), level=(level, _LEVEL),
+              strategies=(strategies, [InstanceOf(list, tuple), None]))
+        servers = self.last_servers if servers is None else servers
         level = self.level if level is None else level
-        if not 0 < level < 1:
-            raise ValueError(f"level must be between 0 and 1, not {level!r}")
-        return level
+        apps_max = 1.25 * float(self.observed["apps"].max()) if apps_max is None else apps_max
+        # label curves by the names the samples use, so curve and points share a colour
+        chosen = list(self.strategies.items()) if strategies is None else [
+            (s if isinstance(s, str) else s.name,
+             resolve_strategy(s, self.strategies, owner=owner, name=f"strategies[{i}]"))
+            for i, s in enumerate(strategies)
+        ]
+        grid = np.linspace(0.0, apps_max, 120)
+        curves = pd.concat(
+            [self.predict(grid, strategy=s, servers=servers, level=level).assign(strategy=label)
+             for label, s in chosen],
+            ignore_index=True,
+        )
+        observed = self.observed.assign(
+            cpu_percent=self.observed["busy_cores"] / (servers * self.cores_per_server) * 100,
+            censored=self.observed["censored_share"] > 0,
+        ).drop(columns=["busy_cores"])
+        return messaging_chart(curves, observed, limit=limit, servers=servers, level=level)

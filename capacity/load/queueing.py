@@ -12,10 +12,13 @@ Conventions (all functions):
 
 Everything assumes the M/M/c model: Poisson arrivals, exponential service times, first come first
 served, unlimited queue. A steady state exists only for rho < 1; functions that need one raise
-:class:`~capacity.errors.InputDataError` otherwise.
+:class:`~capacity.errors.ArgumentError` otherwise.
 
 Functions are vectorised over numpy arrays and keep the pandas type: pass a Series, get a Series
-with the same index; pass scalars, get a float.
+with the same index; pass scalars, get a float. Arguments are checked item by item
+(:mod:`capacity.validation`): a bad one raises :class:`~capacity.errors.ArgumentError` naming the
+argument and its first bad item, e.g. ``erlang_c: servers[2] must be an integer >= 1, not 0``. A
+scalar ``servers`` must be an int; in an array, whole numbers such as ``4.0`` count.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from capacity.errors import CapacityError, InputDataError
+from capacity.errors import ArgumentError, CapacityError
+from capacity.validation import Interval, check_args
+from capacity.validation.arrays import check_numbers
 
 __all__ = [
     "erlang_b",
@@ -42,6 +47,12 @@ __all__ = [
 
 # Upper end of the utilisation bracket: the response time diverges as rho -> 1.
 _RHO_MAX = 1.0 - 1e-12
+
+# what the arguments may be, item by item
+_SERVERS = Interval(int, 1, None)
+_NON_NEGATIVE = Interval(float, 0, None)
+_POSITIVE = Interval(float, 0, None, closed="neither")
+_LEVEL = Interval(float, 0, 1, closed="left")  # a probability level in [0, 1)
 
 
 def erlang_b(servers: Any, offered_load: Any) -> Any:
@@ -63,9 +74,7 @@ def erlang_b(servers: Any, offered_load: Any) -> Any:
     float, numpy.ndarray or pandas.Series
         Blocking probability (fraction).
     """
-    c = _servers(servers)
-    a = _nonnegative(offered_load, "offered_load", "erlangs")
-    c, a = np.broadcast_arrays(c, a)
+    c, a = _loads("erlang_b", servers, offered_load)
     return _like(_erlang_b(c, a), servers, offered_load, name="erlang_b")
 
 
@@ -89,19 +98,18 @@ def erlang_c(servers: Any, offered_load: Any) -> Any:
 
     Raises
     ------
-    InputDataError
+    ArgumentError
         Servers not a whole number >= 1, negative load, or ``offered_load >= servers`` (no
         steady state).
     """
-    c = _servers(servers)
-    a = _nonnegative(offered_load, "offered_load", "erlangs")
-    c, a = np.broadcast_arrays(c, a)
+    c, a = _loads("erlang_c", servers, offered_load)
     unstable = a >= c
     if unstable.any():
         i = int(np.argmax(unstable.reshape(-1)))
         ai, ci = a.reshape(-1)[i], c.reshape(-1)[i]
-        raise InputDataError(
-            "offered_load must be below servers for a steady state (utilisation < 1); "
+        # a relation between two arguments, which capacity.validation's constraints cannot state
+        raise ArgumentError(
+            "erlang_c: offered_load must be below servers for a steady state (utilisation < 1); "
             f"got offered_load={ai:g} erlangs with servers={ci:g} (utilisation {ai / ci:.4g})"
         )
     return _like(_erlang_c(c, a), servers, offered_load, name="erlang_c")
@@ -119,7 +127,7 @@ def mmc_utilisation(arrival_rate: Any, service_rate: Any, servers: Any) -> Any:
     servers : int, array-like or pandas.Series
         c (whole number >= 1).
     """
-    lam, mu, c = _rates(arrival_rate, service_rate, servers)
+    lam, mu, c = _rates("mmc_utilisation", arrival_rate, service_rate, servers)
     rho = lam / (c * mu)
     return _like(rho, arrival_rate, service_rate, servers, name="utilisation")
 
@@ -138,7 +146,7 @@ def mmc_wait(arrival_rate: Any, service_rate: Any, servers: Any) -> Any:
         Mean wait before service starts (seconds), averaged over all arrivals (including those
         that do not wait).
     """
-    lam, mu, c = _stable_rates(arrival_rate, service_rate, servers)
+    lam, mu, c = _stable_rates("mmc_wait", arrival_rate, service_rate, servers)
     wq = _erlang_c(c, lam / mu) / (c * mu - lam)
     return _like(wq, arrival_rate, service_rate, servers, name="wait")
 
@@ -151,7 +159,7 @@ def mmc_response_time(arrival_rate: Any, service_rate: Any, servers: Any) -> Any
     arrival_rate, service_rate, servers
         See :func:`mmc_utilisation`; the utilisation must be < 1.
     """
-    lam, mu, c = _stable_rates(arrival_rate, service_rate, servers)
+    lam, mu, c = _stable_rates("mmc_response_time", arrival_rate, service_rate, servers)
     r = _erlang_c(c, lam / mu) / (c * mu - lam) + 1.0 / mu
     return _like(r, arrival_rate, service_rate, servers, name="response_time")
 
@@ -170,8 +178,9 @@ def mmc_wait_quantile(arrival_rate: Any, service_rate: Any, servers: Any, q: flo
     q : float
         Probability level in [0, 1), e.g. 0.99 for the 99th percentile.
     """
-    q = _probability(q)
-    lam, mu, c = _stable_rates(arrival_rate, service_rate, servers)
+    check_args("mmc_wait_quantile", q=(q, [_LEVEL]))
+    q = float(q)
+    lam, mu, c = _stable_rates("mmc_wait_quantile", arrival_rate, service_rate, servers)
     prob_wait = _erlang_c(c, lam / mu)
     with np.errstate(divide="ignore"):
         t = np.log(prob_wait / (1.0 - q)) / (c * mu - lam)
@@ -195,8 +204,9 @@ def mmc_response_quantile(arrival_rate: Any, service_rate: Any, servers: Any, q:
     q : float
         Probability level in [0, 1).
     """
-    q = _probability(q)
-    lam, mu, c = _stable_rates(arrival_rate, service_rate, servers)
+    check_args("mmc_response_quantile", q=(q, [_LEVEL]))
+    q = float(q)
+    lam, mu, c = _stable_rates("mmc_response_quantile", arrival_rate, service_rate, servers)
     prob_wait = _erlang_c(c, lam / mu)
     out = np.empty(lam.shape)
     for i in np.ndindex(lam.shape):
@@ -240,7 +250,7 @@ def utilisation_knee(servers: Any) -> Any:
     """
     from scipy.optimize import minimize_scalar
 
-    c = _servers(servers)
+    c = check_numbers("utilisation_knee", "servers", servers, _SERVERS)
     out = np.empty(c.shape)
     for i in np.ndindex(c.shape):
         ci = float(c[i])
@@ -292,19 +302,18 @@ def utilisation_limit(
     CapacityError
         The target is at or below the response time of an idle system (the bare service time,
         or its quantile), so no utilisation meets it.
-    InputDataError
-        Invalid arguments (non-positive times, servers not a whole number >= 1, quantile
+    ArgumentError
+        Invalid arguments (non-positive times, servers not an integer >= 1, quantile
         outside (0, 1)).
     """
     from scipy.optimize import brentq
 
-    target = _positive(latency_target, "latency_target", "seconds")
-    s = float(_positive(service_time, "service_time", "seconds"))
-    c = float(_servers(servers))
-    if quantile is not None:
-        quantile = _probability(quantile)
-        if quantile == 0.0:
-            raise InputDataError(f"quantile must be in (0, 1) or None; got {quantile!r}")
+    owner = "utilisation_limit"
+    target = check_numbers(owner, "latency_target", latency_target, _POSITIVE)
+    check_args(owner, service_time=(service_time, [_POSITIVE]), servers=(servers, [_SERVERS]),
+          quantile=(quantile, [Interval(float, 0, 1, closed="neither"), None]))
+    s, c = float(service_time), float(servers)
+    quantile = None if quantile is None else float(quantile)
     mu = 1.0 / s
 
     def response(rho: float) -> float:
@@ -386,64 +395,38 @@ def _response_quantile(prob_wait: float, mu: float, theta: float, q: float) -> f
     return brentq(survival, 0.0, hi, xtol=1e-15, rtol=1e-13)
 
 
-def _servers(servers: Any) -> np.ndarray:
+def _broadcast(owner: str, **arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     try:
-        c = np.asarray(servers, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise InputDataError(f"servers must be a whole number >= 1: {exc}") from exc
-    bad = ~np.isfinite(c) | (c < 1) | (c != np.round(c))
-    if bad.any():
-        first = c.reshape(-1)[int(np.argmax(bad.reshape(-1)))]
-        raise InputDataError(f"servers must be a whole number >= 1; got {first:g}")
-    return c
+        return tuple(np.broadcast_arrays(*arrays.values()))
+    except ValueError:
+        shapes = ", ".join(f"{name} {np.shape(v)}" for name, v in arrays.items())
+        raise ArgumentError(f"{owner}: {', '.join(arrays)} must broadcast together, "
+                            f"not shapes {shapes}") from None
 
 
-def _checked(values: Any, name: str, unit: str, *, strict: bool) -> np.ndarray:
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise InputDataError(f"{name} must be numeric ({unit}): {exc}") from exc
-    bad = ~np.isfinite(arr) | ((arr <= 0) if strict else (arr < 0))
-    if bad.any():
-        first = arr.reshape(-1)[int(np.argmax(bad.reshape(-1)))]
-        op = ">" if strict else ">="
-        raise InputDataError(f"{name} must be finite and {op} 0 {unit}; got {first:g}")
-    return arr
+def _loads(owner: str, servers: Any, offered_load: Any) -> tuple[np.ndarray, np.ndarray]:
+    c = check_numbers(owner, "servers", servers, _SERVERS)
+    a = check_numbers(owner, "offered_load", offered_load, _NON_NEGATIVE)
+    c, a = _broadcast(owner, servers=c, offered_load=a)
+    return c, a
 
 
-def _nonnegative(values: Any, name: str, unit: str) -> np.ndarray:
-    return _checked(values, name, unit, strict=False)
+def _rates(owner: str, arrival_rate: Any, service_rate: Any, servers: Any) -> tuple[np.ndarray, ...]:
+    lam = check_numbers(owner, "arrival_rate", arrival_rate, _NON_NEGATIVE)
+    mu = check_numbers(owner, "service_rate", service_rate, _POSITIVE)
+    c = check_numbers(owner, "servers", servers, _SERVERS)
+    return _broadcast(owner, arrival_rate=lam, service_rate=mu, servers=c)
 
 
-def _positive(values: Any, name: str, unit: str) -> np.ndarray:
-    return _checked(values, name, unit, strict=True)
-
-
-def _probability(q: float) -> float:
-    try:
-        qf = float(q)
-    except (TypeError, ValueError) as exc:
-        raise InputDataError(f"q must be a probability in [0, 1): {exc}") from exc
-    if not 0.0 <= qf < 1.0:
-        raise InputDataError(f"q must be a probability in [0, 1); got {q!r}")
-    return qf
-
-
-def _rates(arrival_rate: Any, service_rate: Any, servers: Any) -> tuple[np.ndarray, ...]:
-    lam = _nonnegative(arrival_rate, "arrival_rate", "requests/s")
-    mu = _positive(service_rate, "service_rate", "requests/s")
-    c = _servers(servers)
-    return tuple(np.broadcast_arrays(lam, mu, c))
-
-
-def _stable_rates(arrival_rate: Any, service_rate: Any, servers: Any) -> tuple[np.ndarray, ...]:
-    lam, mu, c = _rates(arrival_rate, service_rate, servers)
+def _stable_rates(owner: str, arrival_rate: Any, service_rate: Any, servers: Any) -> tuple[np.ndarray, ...]:
+    lam, mu, c = _rates(owner, arrival_rate, service_rate, servers)
     rho = lam / (c * mu)
     unstable = rho >= 1.0
     if unstable.any():
         i = int(np.argmax(unstable.reshape(-1)))
-        raise InputDataError(
-            "utilisation must be below 1 for a steady state; got "
+        # a relation between the arguments, which capacity.validation's constraints cannot state
+        raise ArgumentError(
+            f"{owner}: utilisation must be below 1 for a steady state; got "
             f"{rho.reshape(-1)[i]:.4g} (arrival_rate {lam.reshape(-1)[i]:g} requests/s over "
             f"servers * service_rate = {(c * mu).reshape(-1)[i]:g} requests/s)"
         )

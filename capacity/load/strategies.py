@@ -1,6 +1,6 @@
 """Fan-out strategies: how many deliveries one message costs at a given app count.
 
-The messaging cost model (:mod:`capacity.messaging`) is
+The messaging cost model (:mod:`capacity.load.messaging`) is
 
     busy_cores(N) = u0 + a*N + b*N*F_s(N)
 
@@ -15,7 +15,10 @@ array gives an array of the same shape, a scalar gives a float.
 
 Configuration files describe a strategy as a table with a ``kind`` key and the constructor's
 keywords, e.g. ``{"kind": "broadcast", "base_components": 40, "apps_per_component": 100}``;
-:func:`strategy_from_config` and :func:`strategies_from_config` build the objects.
+:func:`strategy_from_config` and :func:`strategies_from_config` build the objects, and a bad table raises
+:class:`~capacity.errors.ConfigError`. Bad arguments of the classes themselves (``Targeted(k=-1)``,
+``deliveries(-5)``) raise :class:`~capacity.errors.ArgumentError`. :func:`resolve_strategy` turns a
+strategy name or object into a Strategy, for the functions that take either.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from capacity.errors import ConfigError
+from capacity.errors import ArgumentError, ConfigError
+from capacity.validation import HasMethods, InstanceOf, Interval, Options, Text, check_args
+from capacity.validation.arrays import check_numbers
 
 __all__ = [
     "Strategy",
@@ -41,14 +46,16 @@ __all__ = [
     "STRATEGY_KINDS",
     "strategy_from_config",
     "strategies_from_config",
+    "resolve_strategy",
 ]
 
-
-def _positive(owner: str, field: str, value: float, *, allow_zero: bool = False) -> None:
-    ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{owner}: {field} must be a finite number {bound}, not {value!r}")
+# what the numeric fields may be: a count or size that can be 0, one that cannot, and a "per" size,
+# which may be infinite (math.inf apps per component: a fixed fleet)
+_NON_NEGATIVE = [Interval(float, 0, None)]
+_POSITIVE = [Interval(float, 0, None, closed="neither")]
+_PER = [Interval(float, 0, None, closed="neither"), Options([math.inf])]
+#: what ``apps`` may be in :meth:`Strategy.deliveries`
+_APPS = Interval(float, 0, None)
 
 
 class Strategy(ABC):
@@ -68,17 +75,21 @@ class Strategy(ABC):
         Parameters
         ----------
         apps : float, array-like or pandas Series
-            Live app count(s) [apps].
+            Live app count(s) [apps], finite and >= 0.
 
         Returns
         -------
         float, numpy.ndarray or pandas Series
             Deliveries per message [deliveries], same shape (and index, for a Series) as ``apps``.
+
+        Raises
+        ------
+        ArgumentError
+            ``apps`` is not numbers, or one is negative or not finite (the message names it).
         """
+        array = check_numbers(f"{type(self).__name__}.deliveries", "apps", apps, _APPS)
         if isinstance(apps, pd.Series):
-            values = self.fanout(apps.to_numpy(dtype=float))
-            return pd.Series(values, index=apps.index, name="deliveries")
-        array = np.asarray(apps, dtype=float)
+            return pd.Series(self.fanout(array), index=apps.index, name="deliveries")
         out = np.broadcast_to(self.fanout(array), array.shape)
         return float(out) if out.ndim == 0 else np.array(out)
 
@@ -109,11 +120,8 @@ class Broadcast(Strategy):
     kind: ClassVar[str] = "broadcast"
 
     def __post_init__(self) -> None:
-        _positive("Broadcast", "base_components", self.base_components, allow_zero=True)
-        if not self.apps_per_component > 0:
-            raise ConfigError(
-                f"Broadcast: apps_per_component must be > 0, not {self.apps_per_component!r}"
-            )
+        check_args("Broadcast", base_components=(self.base_components, _NON_NEGATIVE),
+                   apps_per_component=(self.apps_per_component, _PER), name=(self.name, [Text()]))
 
     def fanout(self, apps: np.ndarray) -> np.ndarray:
         return self.base_components + apps / self.apps_per_component
@@ -126,7 +134,7 @@ class Targeted(Strategy):
     Parameters
     ----------
     k : float, default 3
-        Components interested in a typical message [deliveries].
+        Components interested in a typical message [deliveries], > 0 (need not be whole: an average).
     name : str, default "targeted"
     """
 
@@ -135,7 +143,8 @@ class Targeted(Strategy):
     kind: ClassVar[str] = "targeted"
 
     def __post_init__(self) -> None:
-        _positive("Targeted", "k", self.k, allow_zero=True)
+        # k > 0: a targeted message reaches some component; with k = 0 the delivery cost would vanish
+        check_args("Targeted", k=(self.k, _POSITIVE), name=(self.name, [Text()]))
 
     def fanout(self, apps: np.ndarray) -> np.ndarray:
         return np.full_like(apps, float(self.k))
@@ -166,12 +175,9 @@ class Sharded(Strategy):
     kind: ClassVar[str] = "sharded"
 
     def __post_init__(self) -> None:
-        _positive("Sharded", "shards", self.shards)
-        _positive("Sharded", "base_components", self.base_components, allow_zero=True)
-        if not self.apps_per_component > 0:
-            raise ConfigError(
-                f"Sharded: apps_per_component must be > 0, not {self.apps_per_component!r}"
-            )
+        check_args("Sharded", shards=(self.shards, _POSITIVE),
+                   base_components=(self.base_components, _NON_NEGATIVE),
+                   apps_per_component=(self.apps_per_component, _PER), name=(self.name, [Text()]))
 
     def fanout(self, apps: np.ndarray) -> np.ndarray:
         return (self.base_components + apps / self.apps_per_component) / self.shards
@@ -208,13 +214,10 @@ class PatternSubscription(Strategy):
     kind: ClassVar[str] = "pattern"
 
     def __post_init__(self) -> None:
-        _positive("PatternSubscription", "k", self.k, allow_zero=True)
-        _positive("PatternSubscription", "base_patterns", self.base_patterns, allow_zero=True)
-        _positive("PatternSubscription", "scan_cost", self.scan_cost, allow_zero=True)
-        if not self.apps_per_pattern > 0:
-            raise ConfigError(
-                f"PatternSubscription: apps_per_pattern must be > 0, not {self.apps_per_pattern!r}"
-            )
+        check_args("PatternSubscription", k=(self.k, _NON_NEGATIVE),
+                   base_patterns=(self.base_patterns, _NON_NEGATIVE),
+                   apps_per_pattern=(self.apps_per_pattern, _PER), scan_cost=(self.scan_cost, _NON_NEGATIVE),
+                   name=(self.name, [Text()]))
 
     def fanout(self, apps: np.ndarray) -> np.ndarray:
         return self.k + self.scan_cost * (self.base_patterns + apps / self.apps_per_pattern)
@@ -248,6 +251,8 @@ def strategy_from_config(config: Mapping[str, Any], *, name: str | None = None) 
         If ``kind`` is missing or unknown (the message lists the known kinds), or a key is not a
         parameter of that kind, or a value is invalid.
     """
+    # only the type of name is an argument matter; its value is a config key, checked by the class
+    check_args("strategy_from_config", name=(name, [InstanceOf(str), None]))
     label = f"strategy {name!r}" if name is not None else "strategy"
     if not isinstance(config, Mapping):
         raise ConfigError(f"{label}: expected a table with a 'kind' key, not {config!r}")
@@ -271,7 +276,7 @@ def strategy_from_config(config: Mapping[str, Any], *, name: str | None = None) 
             raise ConfigError(f"{label}: {key} must be a number, not {value!r}")
     try:
         return cls(**params)
-    except ConfigError as err:
+    except ArgumentError as err:  # a value the class refuses is a bad config value here
         raise ConfigError(f"{label}: {err}") from None
 
 
@@ -282,5 +287,42 @@ def strategies_from_config(tables: Mapping[str, Mapping[str, Any]]) -> dict[str,
     -------
     dict
         ``{name: Strategy}``, in the order given.
+
+    Raises
+    ------
+    ConfigError
+        ``tables`` is not a table of tables, or one of them is unusable (see :func:`strategy_from_config`).
     """
+    if not isinstance(tables, Mapping):
+        raise ConfigError(f"strategies: expected a table of strategy tables, not {tables!r}")
     return {name: strategy_from_config(table, name=name) for name, table in tables.items()}
+
+
+def resolve_strategy(strategy: Any, known: Mapping[str, Strategy], *, owner: str = "resolve_strategy",
+                     name: str = "strategy") -> Strategy:
+    """The Strategy meant by ``strategy``: a name looked up in ``known``, or a Strategy as it is.
+
+    Parameters
+    ----------
+    strategy : str or Strategy
+        A name among ``known``, or any object with a ``deliveries`` method (a counterfactual
+        strategy need not be known).
+    known : mapping
+        Strategy name -> Strategy.
+    owner : str, default "resolve_strategy"
+        The function the error message names (the one whose argument ``strategy`` is).
+    name : str, default "strategy"
+        The argument the error message names.
+
+    Returns
+    -------
+    Strategy
+
+    Raises
+    ------
+    ArgumentError
+        ``strategy`` is neither a known name nor a Strategy (the message lists the known names).
+    """
+    allowed = [Options(sorted(known))] if known else []
+    check_args(owner, **{name: (strategy, [*allowed, HasMethods("deliveries", what="a Strategy")])})
+    return known[strategy] if isinstance(strategy, str) else strategy

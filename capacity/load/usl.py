@@ -16,6 +16,12 @@ The R package ``usl`` (Stefan Moeding) calls the three parameters ``alpha``, ``b
 :func:`fit_usl` solves the bounded non-linear least-squares problem (``0 <= sigma, kappa <= 1``,
 ``lambda > 0``) and returns a :class:`USLFit`. Standard errors follow R's ``nls``/``usl``:
 ``sqrt(diag((J'J)^-1) * RSS / (n - 3))`` with ``J`` the Jacobian of the model at the estimate.
+A coefficient the data cannot tell from its bound is put exactly on it and listed in
+:attr:`USLFit.at_bound`; with kappa at 0 there is no peak (:attr:`USLFit.has_peak` is False).
+
+Bad arguments (not numbers, a load <= 0, ...) raise :class:`~capacity.errors.ArgumentError` naming
+the argument and its first bad item; too few measurements to fit raise
+:class:`~capacity.errors.InputDataError`.
 """
 
 from __future__ import annotations
@@ -27,7 +33,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from capacity.errors import CapacityError, FitError, InputDataError
+from capacity.errors import ArgumentError, CapacityError, FitError, InputDataError
+from capacity.validation import Interval, Text, check_args
+from capacity.validation.arrays import check_numbers
 
 if TYPE_CHECKING:
     import altair as alt
@@ -38,6 +46,12 @@ PARAM_NAMES = ("sigma", "kappa", "lambda")
 # sigma and kappa are fractions of work per unit of load; R's usl uses the same box.
 _LOWER = np.array([0.0, 0.0, 0.0])
 _UPPER = np.array([1.0, 1.0, np.inf])
+# a coefficient whose whole effect on X(N) is below this share is on its bound (see _snap_to_bounds)
+_SNAP = 1e-12
+
+_NON_NEGATIVE = Interval(float, 0, None)
+_POSITIVE = Interval(float, 0, None, closed="neither")
+_ALPHA = [Interval(float, 0, 1, closed="neither")]
 
 
 def usl_throughput(load: Any, sigma: float, kappa: float, lam: float) -> Any:
@@ -52,14 +66,16 @@ def usl_throughput(load: Any, sigma: float, kappa: float, lam: float) -> Any:
     kappa : float
         Coherency coefficient (>= 0).
     lam : float
-        Throughput at load 1 (throughput units, e.g. requests/s).
+        Throughput at load 1 (throughput units, e.g. requests/s), > 0.
 
     Returns
     -------
     float, numpy.ndarray or pandas.Series
         X(N) in the units of ``lam``; same type (and index) as ``load``.
     """
-    values = _as_load(load, "load")
+    values = check_numbers("usl_throughput", "load", load, _NON_NEGATIVE)
+    check_args("usl_throughput", sigma=(sigma, [Interval(float, 0, 1)]), kappa=(kappa, [_NON_NEGATIVE]),
+          lam=(lam, [_POSITIVE]))
     out = _model(values, sigma, kappa, lam)
     return _like(out, load, name="throughput")
 
@@ -78,6 +94,9 @@ class USLPeak:
 
     load: float
     throughput: float
+
+    def __post_init__(self) -> None:
+        check_args("USLPeak", load=(self.load, [_POSITIVE]), throughput=(self.throughput, [_NON_NEGATIVE]))
 
     def __repr__(self) -> str:
         return f"USLPeak(load={self.load:.4g}, throughput={self.throughput:.6g})"
@@ -108,6 +127,9 @@ class USLFit:
     at_bound : tuple of str
         Parameters whose estimate sits on a bound (e.g. ``("kappa",)`` when the data show no
         coherency cost and kappa was pinned at 0).
+
+    The methods check their arguments and raise :class:`~capacity.errors.ArgumentError` naming a
+    bad one.
     """
 
     params: pd.Series
@@ -124,7 +146,11 @@ class USLFit:
 
     @property
     def has_peak(self) -> bool:
-        """True when kappa > 0, so throughput peaks at a finite load and then falls."""
+        """True when kappa > 0, so throughput peaks at a finite load and then falls.
+
+        :func:`fit_usl` puts a kappa the data cannot tell from 0 exactly at 0, so noise-free
+        Amdahl data has no peak (rather than one at a load of 10^8).
+        """
         return float(self.params["kappa"]) > 0.0
 
     def peak(self) -> USLPeak:
@@ -162,8 +188,9 @@ class USLFit:
         float, numpy.ndarray or pandas.Series
             Predicted throughput, same type (and index) as ``load``.
         """
+        values = check_numbers("USLFit.predict", "load", load, _NON_NEGATIVE)
         sigma, kappa, lam = (float(v) for v in self.params)
-        return usl_throughput(load, sigma, kappa, lam)
+        return _like(_model(values, sigma, kappa, lam), load, name="throughput")
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """Wald confidence intervals ``estimate +/- t(1 - alpha/2, nobs - 3) * std_err``.
@@ -174,7 +201,7 @@ class USLFit:
         Parameters
         ----------
         alpha : float, default 0.05
-            1 - confidence level.
+            1 - confidence level, in (0, 1).
 
         Returns
         -------
@@ -183,8 +210,7 @@ class USLFit:
         """
         from scipy import stats
 
-        if not 0.0 < alpha < 1.0:
-            raise InputDataError(f"alpha must be in (0, 1); got {alpha!r}")
+        check_args("USLFit.conf_int", alpha=(alpha, _ALPHA))
         half = stats.t.ppf(1.0 - alpha / 2.0, self.df_resid) * self.bse.to_numpy()
         est = self.params.to_numpy()
         lower = np.clip(est - half, _LOWER, _UPPER)
@@ -194,14 +220,21 @@ class USLFit:
     def summary(self, alpha: float = 0.05) -> pd.DataFrame:
         """Tidy table of the parameters.
 
+        Parameters
+        ----------
+        alpha : float, default 0.05
+            1 - confidence level of the interval, in (0, 1).
+
         Returns
         -------
         pandas.DataFrame
             Index ``sigma``, ``kappa``, ``lambda``; columns ``estimate``, ``std_err``, ``lower``,
             ``upper`` (the ``1 - alpha`` interval from :meth:`conf_int`) and ``at_bound``.
+            ``attrs["peak"]`` says where throughput peaks, or ``"no peak (kappa=0)"``.
         """
+        check_args("USLFit.summary", alpha=(alpha, _ALPHA))
         ci = self.conf_int(alpha)
-        return pd.DataFrame(
+        table = pd.DataFrame(
             {
                 "estimate": self.params,
                 "std_err": self.bse,
@@ -210,9 +243,16 @@ class USLFit:
                 "at_bound": [name in self.at_bound for name in self.params.index],
             }
         )
+        table.attrs["peak"] = self._peak_text()
+        return table
 
     def chart(self, *, title: str | None = None) -> alt.LayerChart:
         """Measured throughput (points), the fitted USL curve (line) and the peak (rule).
+
+        Parameters
+        ----------
+        title : str, optional
+            Chart title; defaults to the coefficients.
 
         Returns
         -------
@@ -221,6 +261,7 @@ class USLFit:
         """
         import altair as alt
 
+        check_args("USLFit.chart", title=(title, [Text(), None]))
         top = float(self.data["load"].max())
         if self.has_peak:
             top = max(top, self.peak().load * 1.25)
@@ -245,16 +286,17 @@ class USLFit:
             title=title or f"USL: σ={sigma:.3g}, κ={kappa:.3g}, λ={lam:.4g}"
         )
 
+    def _peak_text(self) -> str:
+        if not self.has_peak:
+            return "no peak (kappa=0)"
+        pk = self.peak()
+        return f"peak N*={pk.load:.4g} X={pk.throughput:.6g}"
+
     def __repr__(self) -> str:
         sigma, kappa, lam = (float(v) for v in self.params)
-        if self.has_peak:
-            pk = self.peak()
-            peak = f"peak N*={pk.load:.4g} X={pk.throughput:.6g}"
-        else:
-            peak = "no peak (kappa=0)"
         return (
             f"USLFit(sigma={sigma:.6g}, kappa={kappa:.6g}, lambda={lam:.6g}, "
-            f"nobs={self.nobs}, rse={self.rse:.4g}, {peak})"
+            f"nobs={self.nobs}, rse={self.rse:.4g}, {self._peak_text()})"
         )
 
 
@@ -268,7 +310,10 @@ def fit_usl(load: Any, throughput: Any) -> USLFit:
     ``lambda N / X - 1 = sigma (N - 1) + kappa N (N - 1)`` and, as a second start, R's fixed
     0.01 and 1e-4; the better optimum wins. When a coefficient lands on its
     lower bound it is pinned at exactly 0 and the others are refitted, so ``kappa == 0`` means
-    "no measurable coherency cost", not a tiny number.
+    "no measurable coherency cost", not a tiny number: the pinned fit is kept when it fits at least as
+    well, where residual sums of squares that differ by less than the data's rounding count as equal,
+    and a coefficient whose whole effect on the fitted throughput is below 1e-12 of it is put on
+    its bound (both are listed in ``at_bound``).
 
     Parameters
     ----------
@@ -284,84 +329,153 @@ def fit_usl(load: Any, throughput: Any) -> USLFit:
 
     Raises
     ------
+    ArgumentError
+        Not 1-D arrays of numbers, different lengths, or a value that is missing, non-finite or not
+        > 0 (the message names the argument and the first bad row).
     InputDataError
-        Different lengths, fewer than 4 measurements or 3 distinct loads, or a value that is
-        missing, non-finite or not > 0 (the message names the argument and the first bad row).
+        Fewer than 4 measurements or 3 distinct loads.
     FitError
         The optimiser failed or the parameters are not identifiable from the data.
     """
-    from scipy.optimize import least_squares, nnls
-
     n_arr, x_arr, index = _validate(load, throughput)
-    n = n_arr.size
-    lam0 = float(np.max(x_arr / n_arr))
-    design = np.column_stack([n_arr - 1.0, n_arr * (n_arr - 1.0)])
-    (s0, k0), _ = nnls(design, lam0 * n_arr / x_arr - 1.0)
-    start = np.array([min(s0, 0.9), min(k0, 0.9), lam0])
-    # kappa multiplies N^2, so scale it by the largest load squared to condition the problem.
-    scale = np.array([1.0, 1.0 / float(np.max(n_arr)) ** 2, lam0])
-
-    def solve(free: np.ndarray, x0: np.ndarray) -> np.ndarray:
-        def resid(p: np.ndarray) -> np.ndarray:
-            full = x0.copy()
-            full[free] = p
-            return _model(n_arr, *full) - x_arr
-
-        def jac(p: np.ndarray) -> np.ndarray:
-            full = x0.copy()
-            full[free] = p
-            return _jacobian(n_arr, *full)[:, free]
-
-        p0 = np.clip(x0[free], _LOWER[free], _UPPER[free])
-        # least_squares needs a strictly feasible start
-        p0 = np.where(p0 <= _LOWER[free], _LOWER[free] + 1e-9 * scale[free], p0)
-        res = least_squares(
-            resid,
-            p0,
-            jac=jac,
-            bounds=(_LOWER[free], _UPPER[free]),
-            x_scale=scale[free],
-            method="trf",
-            xtol=1e-15,
-            ftol=1e-15,
-            gtol=1e-15,
-            max_nfev=20000,
-        )
-        if res.status <= 0:
-            raise FitError(f"USL fit did not converge: {res.message}")
-        full = x0.copy()
-        full[free] = res.x
-        return full
-
-    # Two starts (ours and R usl's fixed sigma=0.01, kappa=1e-4) guard against a local minimum.
-    best, best_ssr = start, math.inf
-    for x0 in (start, np.array([0.01, 1e-4, lam0])):
-        cand = solve(np.array([True, True, True]), x0)
-        cand_ssr = _ssr(n_arr, x_arr, cand)
-        if cand_ssr < best_ssr:
-            best, best_ssr = cand, cand_ssr
-    # A coefficient that converged onto (or within rounding of) its lower bound: pin it at
-    # exactly 0 and refit the rest; keep the pinned fit when it is at least as good.
-    near_zero = best[:2] <= 1e-7 * scale[:2]
-    for pinned in _pin_patterns(near_zero):
-        x0 = best.copy()
-        x0[:2][np.array(pinned)] = 0.0
-        free = np.array([not pinned[0], not pinned[1], True])
-        cand = solve(free, x0)
-        cand_ssr = _ssr(n_arr, x_arr, cand)
-        if cand_ssr <= best_ssr * (1.0 + 1e-10):
-            best, best_ssr = cand, cand_ssr
-
+    start, scale = _start(n_arr, x_arr)
+    best, best_ssr = _fit_from_starts(n_arr, x_arr, start, scale)
+    best, best_ssr = _pin_at_zero(n_arr, x_arr, best, best_ssr, scale)
     best, best_ssr = _polish(n_arr, x_arr, best)
-    sigma, kappa, lam = (float(v) for v in best)
+    best, best_ssr = _snap_to_bounds(n_arr, x_arr, best, best_ssr, scale)
     at_bound = tuple(
         name
         for name, value, lo, hi in zip(PARAM_NAMES, best, _LOWER, _UPPER, strict=True)
         if value <= lo or value >= hi
     )
-    df_resid = n - 3
-    jmat = _jacobian(n_arr, sigma, kappa, lam)
-    resid_var = best_ssr / df_resid
+    df_resid = n_arr.size - 3
+    bse = _standard_errors(n_arr, best, best_ssr / df_resid)
+    fitted = _model(n_arr, *best)
+    tss = float(np.sum((x_arr - x_arr.mean()) ** 2))
+    return USLFit(
+        params=pd.Series(best, index=list(PARAM_NAMES), name="estimate", dtype=float),
+        bse=pd.Series(bse, index=list(PARAM_NAMES), name="std_err", dtype=float),
+        data=pd.DataFrame({"load": n_arr, "throughput": x_arr}, index=index),
+        fittedvalues=pd.Series(fitted, index=index, name="fitted"),
+        resid=pd.Series(x_arr - fitted, index=index, name="resid"),
+        nobs=n_arr.size,
+        df_resid=df_resid,
+        ssr=best_ssr,
+        rse=math.sqrt(best_ssr / df_resid),
+        rsquared=1.0 - best_ssr / tss if tss > 0 else 1.0,
+        at_bound=at_bound,
+    )
+
+
+# ----------------------------------------------------------------------------- fitting steps
+
+
+def _start(n: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Our starting values and the parameter scales the optimiser works in."""
+    from scipy.optimize import nnls
+
+    lam0 = float(np.max(x / n))
+    design = np.column_stack([n - 1.0, n * (n - 1.0)])
+    (s0, k0), _ = nnls(design, lam0 * n / x - 1.0)
+    start = np.array([min(s0, 0.9), min(k0, 0.9), lam0])
+    # kappa multiplies N^2, so scale it by the largest load squared to condition the problem.
+    scale = np.array([1.0, 1.0 / float(np.max(n)) ** 2, lam0])
+    return start, scale
+
+
+def _solve(n: np.ndarray, x: np.ndarray, free: np.ndarray, x0: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Bounded least squares over the ``free`` parameters, the others held at their ``x0`` values."""
+    from scipy.optimize import least_squares
+
+    def resid(p: np.ndarray) -> np.ndarray:
+        full = x0.copy()
+        full[free] = p
+        return _model(n, *full) - x
+
+    def jac(p: np.ndarray) -> np.ndarray:
+        full = x0.copy()
+        full[free] = p
+        return _jacobian(n, *full)[:, free]
+
+    p0 = np.clip(x0[free], _LOWER[free], _UPPER[free])
+    # least_squares needs a strictly feasible start
+    p0 = np.where(p0 <= _LOWER[free], _LOWER[free] + 1e-9 * scale[free], p0)
+    res = least_squares(
+        resid,
+        p0,
+        jac=jac,
+        bounds=(_LOWER[free], _UPPER[free]),
+        x_scale=scale[free],
+        method="trf",
+        xtol=1e-15,
+        ftol=1e-15,
+        gtol=1e-15,
+        max_nfev=20000,
+    )
+    if res.status <= 0:
+        raise FitError(f"USL fit did not converge: {res.message}")
+    full = x0.copy()
+    full[free] = res.x
+    return full
+
+
+def _fit_from_starts(n: np.ndarray, x: np.ndarray, start: np.ndarray,
+                     scale: np.ndarray) -> tuple[np.ndarray, float]:
+    """Two starts (ours and R usl's fixed sigma=0.01, kappa=1e-4) guard against a local minimum."""
+    best, best_ssr = start, math.inf
+    for x0 in (start, np.array([0.01, 1e-4, start[2]])):
+        cand = _solve(n, x, np.array([True, True, True]), x0, scale)
+        cand_ssr = _ssr(n, x, cand)
+        if cand_ssr < best_ssr:
+            best, best_ssr = cand, cand_ssr
+    return best, best_ssr
+
+
+def _ssr_rounding(x: np.ndarray) -> float:
+    """Residual sums of squares closer than this are equal: the rounding of the data and the model."""
+    return float(np.sum((8 * np.finfo(float).eps * x) ** 2))
+
+
+def _pin_at_zero(n: np.ndarray, x: np.ndarray, best: np.ndarray, best_ssr: float,
+                 scale: np.ndarray) -> tuple[np.ndarray, float]:
+    """A coefficient that converged onto (or within rounding of) its lower bound: pin it at exactly 0
+    and refit the rest; keep the pinned fit when it is at least as good."""
+    near_zero = best[:2] <= 1e-7 * scale[:2]
+    # on noise-free data both sums of squares are rounding noise (1e-28 against 3e-28, say), and the
+    # relative comparison alone would keep kappa = 1e-18 and report a peak at a load of 10^8
+    tie = _ssr_rounding(x)
+    for pinned in _pin_patterns(near_zero):
+        x0 = best.copy()
+        x0[:2][np.array(pinned)] = 0.0
+        free = np.array([not pinned[0], not pinned[1], True])
+        cand = _solve(n, x, free, x0, scale)
+        cand_ssr = _ssr(n, x, cand)
+        if cand_ssr <= best_ssr * (1.0 + 1e-10) + tie:
+            best, best_ssr = cand, cand_ssr
+    return best, best_ssr
+
+
+def _snap_to_bounds(n: np.ndarray, x: np.ndarray, best: np.ndarray, best_ssr: float,
+                    scale: np.ndarray) -> tuple[np.ndarray, float]:
+    """Put sigma or kappa exactly on a bound when it is within ``_SNAP`` of it (relative to its scale).
+
+    sigma (N - 1) and kappa N (N - 1) change X(N) by at most that share then, far below what any
+    measurement resolves; left off the bound, a kappa of 1e-18 would claim a peak at a load of 10^8.
+    """
+    snapped = best.copy()
+    for i in (0, 1):
+        if snapped[i] <= _LOWER[i] + _SNAP * scale[i]:
+            snapped[i] = _LOWER[i]
+        elif snapped[i] >= _UPPER[i] - _SNAP:
+            snapped[i] = _UPPER[i]
+    if np.array_equal(snapped, best):
+        return best, best_ssr
+    return snapped, _ssr(n, x, snapped)
+
+
+def _standard_errors(n: np.ndarray, p: np.ndarray, resid_var: float) -> np.ndarray:
+    """``sqrt(diag((J'J)^-1) * RSS / (n - 3))``, as R's nls and usl compute them."""
+    jmat = _jacobian(n, *p)
     try:
         cov = np.linalg.inv(jmat.T @ jmat) * resid_var
     except np.linalg.LinAlgError as exc:
@@ -371,23 +485,7 @@ def fit_usl(load: Any, throughput: Any) -> USLFit:
     bse = np.sqrt(np.diag(cov))
     if not np.all(np.isfinite(bse)):
         raise FitError("USL standard errors are not finite: the measurements cannot fix 3 parameters")
-
-    fitted = _model(n_arr, sigma, kappa, lam)
-    tss = float(np.sum((x_arr - x_arr.mean()) ** 2))
-    params = pd.Series(best, index=list(PARAM_NAMES), name="estimate", dtype=float)
-    return USLFit(
-        params=params,
-        bse=pd.Series(bse, index=list(PARAM_NAMES), name="std_err", dtype=float),
-        data=pd.DataFrame({"load": n_arr, "throughput": x_arr}, index=index),
-        fittedvalues=pd.Series(fitted, index=index, name="fitted"),
-        resid=pd.Series(x_arr - fitted, index=index, name="resid"),
-        nobs=n,
-        df_resid=df_resid,
-        ssr=best_ssr,
-        rse=math.sqrt(resid_var),
-        rsquared=1.0 - best_ssr / tss if tss > 0 else 1.0,
-        at_bound=at_bound,
-    )
+    return bse
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -464,20 +562,17 @@ def _pin_patterns(near_zero: np.ndarray) -> list[tuple[bool, bool]]:
 
 
 def _validate(load: Any, throughput: Any) -> tuple[np.ndarray, np.ndarray, pd.Index]:
-    n_arr = _as_1d(load, "load")
-    x_arr = _as_1d(throughput, "throughput")
-    if n_arr.size != x_arr.size:
-        raise InputDataError(
-            f"load and throughput must have the same length; got {n_arr.size} and {x_arr.size}"
-        )
+    n_arr = check_numbers("fit_usl", "load", load, _POSITIVE, scalar=False, max_ndim=1)
     index = load.index if isinstance(load, pd.Series) else pd.RangeIndex(n_arr.size)
-    for name, arr in (("load", n_arr), ("throughput", x_arr)):
-        bad = ~np.isfinite(arr) | (arr <= 0)
-        if bad.any():
-            pos = int(np.argmax(bad))
-            raise InputDataError(
-                f"{name} must be finite and > 0; first bad row {index[pos]} has {arr[pos]:g}"
-            )
+    # a bad throughput is named by its row, as the fit's data frame labels it
+    labels = index if np.size(throughput) == n_arr.size else None
+    x_arr = check_numbers("fit_usl", "throughput", throughput, _POSITIVE, scalar=False, max_ndim=1,
+                          labels=labels)
+    if n_arr.size != x_arr.size:
+        # a relation between two arguments, which capacity.validation's constraints cannot state
+        raise ArgumentError(
+            f"fit_usl: throughput must have one value per load ({n_arr.size}), not {x_arr.size}"
+        )
     if n_arr.size < 4:
         raise InputDataError(
             f"fit_usl needs at least 4 measurements (3 parameters plus 1 degree of freedom); "
@@ -489,28 +584,6 @@ def _validate(load: Any, throughput: Any) -> tuple[np.ndarray, np.ndarray, pd.In
             f"got {np.unique(n_arr).size}"
         )
     return n_arr, x_arr, index
-
-
-def _as_1d(values: Any, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise InputDataError(f"{name} must be numeric: {exc}") from exc
-    if arr.ndim != 1:
-        raise InputDataError(f"{name} must be one-dimensional; got shape {arr.shape}")
-    return arr
-
-
-def _as_load(load: Any, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(load, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise InputDataError(f"{name} must be numeric: {exc}") from exc
-    bad = ~np.isfinite(arr) | (arr < 0)
-    if bad.any():
-        first = arr.reshape(-1)[int(np.argmax(bad.reshape(-1)))]
-        raise InputDataError(f"{name} must be finite and >= 0; got {first:g}")
-    return arr
 
 
 def _like(values: np.ndarray, template: Any, *, name: str) -> Any:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from scipy import optimize, signal
 
 from capacity.data import attach_apps, load_apps, load_messaging
-from capacity.errors import CapacityError, FitError, InputDataError
+from capacity.errors import ArgumentError, CapacityError, FitError, InputDataError
 from capacity.load.messaging import MessagingModel, _nnls_gram, busy_cores, fit_messaging
 from capacity.load.strategies import Broadcast, PatternSubscription, Sharded, Strategy, Targeted
 
@@ -271,7 +271,7 @@ def test_draws(sim_model):
     # the draws carry the parameters' correlation
     np.testing.assert_allclose(draws.corr().to_numpy(), sim_model.boot.corr().to_numpy(),
                                atol=0.1)
-    with pytest.raises(ValueError, match=r"n must be >= 1, not 0"):
+    with pytest.raises(ArgumentError, match=r"^MessagingModel\.draws: n must be an integer >= 1, not 0$"):
         sim_model.draws(0)
 
 
@@ -336,11 +336,22 @@ def test_busy_cores_function():
     out = busy_cores(apps, strategy=Broadcast(40, 100), params=params)
     assert isinstance(out, pd.Series)
     assert out.iloc[1] == pytest.approx(2 + 4 + 2.6e-7 * 1e5 * 1040)
-    with pytest.raises(ValueError, match=r"params needs entries u0, a, b"):
+    with pytest.raises(ArgumentError, match=r"^busy_cores: params keys must be a collection including 'u0', "
+                                            r"'a', 'b', not \['u0'\] \(list\)$"):
         busy_cores(1.0, strategy=Targeted(3), params={"u0": 1.0})
-    with pytest.raises(ValueError, match=r"params needs columns u0, a, b; missing \['b'\]"):
+    with pytest.raises(ArgumentError, match=r"^busy_cores: params\.columns must be a collection including "
+                                            r"'u0', 'a', 'b', not \['u0', 'a'\] \(list\)$"):
         busy_cores(np.ones((2, 2)), strategy=Targeted(3), params=pd.DataFrame({"u0": [1, 2],
                                                                               "a": [1, 2]}))
+    with pytest.raises(ArgumentError, match=r"^busy_cores: params\['b'\]\[1\] must be a finite number >= 0, "
+                                            r"not -1$"):
+        busy_cores(np.ones((2, 2)), strategy=Targeted(3), params=pd.DataFrame({"u0": [1, 2], "a": [1, 2],
+                                                                              "b": [1, -1]}))
+    with pytest.raises(ArgumentError, match=r"^busy_cores: apps\[0, 1\] must be a finite number >= 0, "
+                                            r"not nan$"):
+        busy_cores(np.array([[1.0, np.nan]]), strategy=Targeted(3), params=params)
+    with pytest.raises(ArgumentError, match=r"^busy_cores: strategy must be a Strategy, not 'targeted'$"):
+        busy_cores(1.0, strategy="targeted", params=params)  # type: ignore[arg-type]
 
 
 def test_apps_at_inverts_the_cost_curve(sim_model):
@@ -366,8 +377,11 @@ def test_apps_at_with_draws_and_when_never_reached(sim_model):
         sim_model.apps_at(0.7, strategy="targeted", servers=4, max_apps=1000)
     nan = sim_model.apps_at(0.7, strategy="targeted", servers=4, params=draws, max_apps=1000)
     assert np.isnan(nan).all()
-    with pytest.raises(ValueError, match=r"limit is a fraction of one server's CPU"):
+    with pytest.raises(ArgumentError, match=r"^MessagingModel\.apps_at: limit must be a finite number in "
+                                            r"\(0, 1\], not 0$"):
         sim_model.apps_at(0, strategy="targeted", servers=4)
+    with pytest.raises(ArgumentError, match=r"limit must be a finite number in \(0, 1\], not 70$"):
+        sim_model.servers_needed(1e4, strategy="targeted", limit=70)  # 70 %, given as a percentage
 
 
 def test_servers_needed_is_the_smallest_count(sim_model):
@@ -399,8 +413,12 @@ def test_chart(sim_model):
     assert len(spec["layer"]) == 3
     assert {d["strategy"] for d in spec["datasets"][spec["layer"][1]["data"]["name"]]} == {
         "targeted", "sharded"}
-    with pytest.raises(CapacityError, match=r"unknown strategy 'tree'"):
+    with pytest.raises(ArgumentError, match=r"^MessagingModel\.chart: strategies\[0\] must be one of "
+                                            r"'broadcast', 'targeted' or a Strategy, not 'tree'$"):
         sim_model.chart(strategies=["tree"])
+    with pytest.raises(ArgumentError, match=r"^MessagingModel\.chart: servers must be an integer >= 1 or "
+                                            r"None, not 0$"):
+        sim_model.chart(servers=0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -414,10 +432,14 @@ def test_unknown_strategy_in_data_is_named(sim):
 
 
 def test_unknown_strategy_in_predict_is_named(sim_model):
-    with pytest.raises(CapacityError, match=r"unknown strategy 'sharded'; the model knows: "
-                                            r"broadcast, targeted"):
+    with pytest.raises(ArgumentError, match=r"^MessagingModel\.predict: strategy must be one of 'broadcast', "
+                                            r"'targeted' or a Strategy, not 'sharded'$"):
         sim_model.predict([1.0], strategy="sharded", servers=3)
-    with pytest.raises(TypeError, match=r"strategy must be a name or a Strategy, not int"):
+    with pytest.raises(ArgumentError, match=r"^MessagingModel\.predict: strategy must be one of 'broadcast', "
+                                            r"'targeted' or a Strategy, not 'sharded'$"):
+        sim_model.predict([1.0, 2.0], strategy=["targeted", "sharded"], servers=3)
+    with pytest.raises(ArgumentError, match=r"^MessagingModel\.cpu_percent: strategy must be one of "
+                                            r"'broadcast', 'targeted' or a Strategy, not 3$"):
         sim_model.cpu_percent(1.0, strategy=3, servers=3)
 
 
@@ -436,7 +458,8 @@ def test_bad_samples_are_named(sim):
         fit_messaging(bad, strategies=STRATEGIES)
     with pytest.raises(InputDataError, match=r"3 rows are too few"):
         fit_messaging(sim.head(3), strategies=STRATEGIES)
-    with pytest.raises(InputDataError, match=r"samples must be a DataFrame, not list"):
+    with pytest.raises(ArgumentError, match=r"^fit_messaging: samples must be a DataFrame, "
+                                            r"not \[1, 2\] \(list\)$"):
         fit_messaging([1, 2], strategies=STRATEGIES)  # type: ignore[arg-type]
 
 
@@ -447,23 +470,41 @@ def test_unidentifiable_fit_raises(sim):
 
 
 def test_bad_options_raise(sim, sim_model):
-    with pytest.raises(ValueError, match=r"level must be between 0 and 1, not 1.5"):
+    with pytest.raises(ArgumentError, match=r"^fit_messaging: level must be a finite number in \(0, 1\), "
+                                            r"not 1\.5$"):
         fit_messaging(sim, strategies=STRATEGIES, level=1.5)
-    with pytest.raises(ValueError, match=r"cores_per_server must be > 0, not 0"):
+    with pytest.raises(ArgumentError, match=r"^fit_messaging: cores_per_server must be a finite number > 0, "
+                                            r"not 0$"):
         fit_messaging(sim, strategies=STRATEGIES, cores_per_server=0)
-    with pytest.raises(ValueError, match=r"block_days and max_iter must be >= 1"):
+    with pytest.raises(ArgumentError, match=r"^fit_messaging: block_days must be an integer >= 1, not 0$"):
         fit_messaging(sim, strategies=STRATEGIES, block_days=0)
-    with pytest.raises(ValueError, match=r"censor_at must be > 0 \(percent\) or None, not 0"):
+    with pytest.raises(ArgumentError, match=r"^fit_messaging: max_iter must be an integer >= 1, not 0$"):
+        fit_messaging(sim, strategies=STRATEGIES, max_iter=0)
+    with pytest.raises(ArgumentError, match=r"^fit_messaging: n_boot must be an integer >= 2, not 1$"):
+        fit_messaging(sim, strategies=STRATEGIES, n_boot=1)
+    with pytest.raises(ArgumentError, match=r"^fit_messaging: censor_at must be a finite number > 0 or None, "
+                                            r"not 0$"):
         fit_messaging(sim, strategies=STRATEGIES, censor_at=0)
-    with pytest.raises(TypeError, match=r"strategies\['targeted'\] must be a Strategy or a "
-                                        r"config table, not int"):
+    with pytest.raises(ArgumentError, match=r"^fit_messaging: strategies\['targeted'\] must be a Strategy or "
+                                            r"a Mapping, not 3$"):
         fit_messaging(sim, strategies={"broadcast": Broadcast(), "targeted": 3})
-    with pytest.raises(ValueError, match=r"level must be between 0 and 1, not 0"):
+    with pytest.raises(ArgumentError, match=r"^MessagingModel\.summary: level must be a finite number in "
+                                            r"\(0, 1\) or None, not 0$"):
         sim_model.summary(level=0)
-    with pytest.raises(ValueError, match=r"predict takes 1-D apps"):
+    with pytest.raises(ArgumentError, match=r"^MessagingModel\.predict: apps must be a finite number >= 0 "
+                                            r"or a 1-D array of them, "
+                                            r"not array\(\[\[1\., 1\.\], \[1\., 1\.\]\]\) \(ndarray\)$"):
         sim_model.predict(np.ones((2, 2)), strategy="targeted", servers=3)
-    with pytest.raises(ValueError, match=r"strategy names must align with apps"):
+    with pytest.raises(ArgumentError, match=r"^MessagingModel\.predict: strategy must be a name, a "
+                                            r"Strategy or one name per app \(shape \(2,\)\), "
+                                            r"not shape \(1,\)$"):
         sim_model.predict([1.0, 2.0], strategy=["targeted"], servers=3)
+    with pytest.raises(ArgumentError, match=r"^MessagingModel\.predict: servers must be one count or one per "
+                                            r"app \(2\), not 3 counts$"):
+        sim_model.predict([1.0, 2.0], strategy="targeted", servers=[3, 3, 3])
+    with pytest.raises(ArgumentError, match=r"^MessagingModel\.cpu_percent: servers\[1\] must be a finite "
+                                            r"number >= 1, not 0\.5$"):
+        sim_model.cpu_percent([1.0, 2.0], strategy="targeted", servers=[3, 0.5])
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Tests for capacity.queueing against published values and independent formulas.
+"""Tests for capacity.load.queueing against published values and independent formulas.
 
 Published values used:
 * Westbay Engineers, Erlang calculator manual, "How much traffic can a trunk group handle?"
@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from capacity.errors import CapacityError, InputDataError
+from capacity.errors import ArgumentError, CapacityError
 from capacity.load.queueing import (
     erlang_b,
     erlang_c,
@@ -273,44 +273,68 @@ def test_utilisation_limit_unreachable_target() -> None:
 
 
 def test_invalid_servers() -> None:
-    with pytest.raises(InputDataError, match="servers must be a whole number >= 1; got 0"):
+    with pytest.raises(ArgumentError, match=r"^erlang_c: servers must be an integer >= 1, not 0$"):
         erlang_c(0, 0.5)
-    with pytest.raises(InputDataError, match=r"servers must be a whole number >= 1; got 2\.5"):
+    with pytest.raises(ArgumentError, match=r"^erlang_b: servers must be an integer >= 1, not 2\.5$"):
         erlang_b(2.5, 1.0)
-    with pytest.raises(InputDataError, match="servers must be a whole number >= 1; got 0"):
+    with pytest.raises(ArgumentError, match=r"^utilisation_knee: servers\[1\] must be an integer >= 1, not "
+                                            r"0$"):
         utilisation_knee([1, 0])
+    with pytest.raises(ArgumentError, match=r"^erlang_b: servers\[2\] must be an integer >= 1, not 2\.5$"):
+        erlang_b(np.array([1.0, 2.0, 2.5]), 1.0)  # whole numbers in a float array are fine, 2.5 is not
+    with pytest.raises(ArgumentError, match=r"^erlang_c: servers must be an integer >= 1 or an array of "
+                                            r"them, not '2'$"):
+        erlang_c("2", 1.0)
 
 
 def test_invalid_rates_and_loads() -> None:
-    with pytest.raises(InputDataError, match="arrival_rate must be finite and >= 0 requests/s; got -1"):
+    with pytest.raises(ArgumentError, match=r"^mmc_wait: arrival_rate must be a finite number >= 0, not -1$"):
         mmc_wait(-1.0, 1.0, 1)
-    with pytest.raises(InputDataError, match="service_rate must be finite and > 0 requests/s; got 0"):
+    with pytest.raises(ArgumentError, match=r"^mmc_response_time: service_rate must be a finite number > 0, "
+                                            r"not 0$"):
         mmc_response_time(1.0, 0.0, 1)
-    with pytest.raises(InputDataError, match="offered_load must be finite and >= 0 erlangs; got nan"):
+    with pytest.raises(ArgumentError, match=r"^erlang_b: offered_load must be a finite number >= 0, not "
+                                            r"nan$"):
         erlang_b(3, float("nan"))
+    loads = pd.Series([1.0, -2.0], index=["mon", "tue"])
+    with pytest.raises(ArgumentError, match=r"^erlang_b: offered_load\['tue'\] must be a finite number >= 0, "
+                                            r"not -2$"):
+        erlang_b(3, loads)
+    with pytest.raises(ArgumentError, match=r"^mmc_utilisation: arrival_rate, service_rate, servers must "
+                                            r"broadcast together, not shapes arrival_rate \(2,\), "
+                                            r"service_rate \(\), servers \(3,\)$"):
+        mmc_utilisation([1.0, 2.0], 1.0, [1, 2, 3])
 
 
 def test_unstable_queue_is_rejected() -> None:
     with pytest.raises(
-        InputDataError,
-        match=r"offered_load must be below servers .* "
-        r"got offered_load=5 erlangs with servers=4 \(utilisation 1\.25\)",
+        ArgumentError,
+        match=r"^erlang_c: offered_load must be below servers .* "
+        r"got offered_load=5 erlangs with servers=4 \(utilisation 1\.25\)$",
     ):
         erlang_c(4, 5.0)
     with pytest.raises(
-        InputDataError,
-        match=r"utilisation must be below 1 for a steady state; got 1 "
-        r"\(arrival_rate 8 requests/s over servers \* service_rate = 8 requests/s\)",
+        ArgumentError,
+        match=r"^mmc_response_time: utilisation must be below 1 for a steady state; got 1 "
+        r"\(arrival_rate 8 requests/s over servers \* service_rate = 8 requests/s\)$",
     ):
         mmc_response_time(8.0, 2.0, 4)
 
 
 def test_invalid_quantile_and_targets() -> None:
-    with pytest.raises(InputDataError, match=r"q must be a probability in \[0, 1\); got 1\.0"):
+    with pytest.raises(ArgumentError, match=r"^mmc_wait_quantile: q must be a finite number in \[0, 1\), "
+                                            r"not 1\.0$"):
         mmc_wait_quantile(1.0, 2.0, 1, 1.0)
-    with pytest.raises(InputDataError, match=r"quantile must be in \(0, 1\) or None; got 0\.0"):
+    with pytest.raises(ArgumentError, match=r"^utilisation_limit: quantile must be a finite number in "
+                                            r"\(0, 1\) or None, not 0\.0$"):
         utilisation_limit(0.1, service_time=0.01, quantile=0.0)
-    with pytest.raises(InputDataError, match="latency_target must be finite and > 0 seconds; got -1"):
+    with pytest.raises(ArgumentError, match=r"^utilisation_limit: latency_target must be a finite number > "
+                                            r"0, "
+                                            r"not -1$"):
         utilisation_limit(-1.0, service_time=0.01)
-    with pytest.raises(InputDataError, match="service_time must be finite and > 0 seconds; got 0"):
+    with pytest.raises(ArgumentError, match=r"^utilisation_limit: service_time must be a finite number > 0, "
+                                            r"not 0\.0$"):
         utilisation_limit(0.1, service_time=0.0)
+    with pytest.raises(ArgumentError, match=r"^utilisation_limit: servers must be an integer >= 1, not "
+                                            r"2\.0$"):
+        utilisation_limit(0.1, service_time=0.01, servers=2.0)

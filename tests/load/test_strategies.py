@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capacity.errors import ConfigError
+from capacity.errors import ArgumentError, ConfigError
 from capacity.load.strategies import (
     STRATEGY_KINDS,
     Broadcast,
@@ -19,6 +19,7 @@ from capacity.load.strategies import (
     Sharded,
     Strategy,
     Targeted,
+    resolve_strategy,
     strategies_from_config,
     strategy_from_config,
 )
@@ -85,18 +86,62 @@ def test_a_planner_can_define_a_strategy():
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda: Targeted(k=-1), r"Targeted: k must be a finite number >= 0, not -1"),
-        (lambda: Sharded(shards=0), r"Sharded: shards must be a finite number > 0, not 0"),
-        (lambda: Broadcast(apps_per_component=0), r"Broadcast: apps_per_component must be > 0"),
-        (lambda: Broadcast(base_components=math.nan), r"base_components must be a finite"),
-        (lambda: PatternSubscription(scan_cost=-0.1), r"scan_cost must be a finite number >= 0"),
-        (lambda: PatternSubscription(apps_per_pattern=0), r"apps_per_pattern must be > 0"),
-        (lambda: Sharded(apps_per_component=-5), r"Sharded: apps_per_component must be > 0"),
+        (lambda: Targeted(k=-1), r"^Targeted: k must be a finite number > 0, not -1$"),
+        (lambda: Targeted(k=0), r"^Targeted: k must be a finite number > 0, not 0$"),
+        (lambda: Targeted(k="3"), r"^Targeted: k must be a finite number > 0, not '3'$"),
+        (lambda: Sharded(shards=0), r"^Sharded: shards must be a finite number > 0, not 0$"),
+        (lambda: Sharded(shards=None), r"^Sharded: shards must be a finite number > 0, not None$"),
+        (lambda: Broadcast(apps_per_component=0),
+         r"^Broadcast: apps_per_component must be a finite number > 0 or one of inf, not 0$"),
+        (lambda: Broadcast(base_components=math.nan), r"^Broadcast: base_components must be a finite number "
+                                                      r">= 0, not nan$"),
+        (lambda: Broadcast(base_components=True),
+         r"^Broadcast: base_components must be .*, not True \(bool\)$"),
+        (lambda: PatternSubscription(scan_cost=-0.1),
+         r"^PatternSubscription: scan_cost must be a finite number >= 0, not -0\.1$"),
+        (lambda: PatternSubscription(apps_per_pattern=0), r"apps_per_pattern must be a finite number > 0"),
+        (lambda: Sharded(apps_per_component=-5),
+         r"^Sharded: apps_per_component must be a finite number > 0 "),
+        (lambda: Targeted(name=""), r"^Targeted: name must be a non-empty string"),
     ],
 )
 def test_invalid_parameters_raise(make, match):
-    with pytest.raises(ConfigError, match=match):
+    with pytest.raises(ArgumentError, match=match):
         make()
+
+
+def test_a_fixed_fleet_has_infinitely_many_apps_per_component():
+    assert Broadcast(base_components=40, apps_per_component=math.inf).deliveries(1e6) == 40.0
+
+
+@pytest.mark.parametrize(
+    ("apps", "match"),
+    [
+        ("many",
+         r"^Targeted\.deliveries: apps must be a finite number >= 0 or an array of them, not 'many'$"),
+        (-5, r"^Targeted\.deliveries: apps must be a finite number >= 0, not -5$"),
+        ([1.0, np.nan], r"^Targeted\.deliveries: apps\[1\] must be a finite number >= 0, not nan$"),
+        (np.array([[0.0, 1.0], [2.0, -1.0]]), r"^Targeted\.deliveries: apps\[1, 1\] must be .*, not -1$"),
+        (pd.Series([1.0, -2.0], index=["x", "y"]), r"^Targeted\.deliveries: apps\['y'\] must be .*, not -2$"),
+        (["1", "2"], r"apps must be a finite number >= 0 or an array of them, not \['1', '2'\] \(list\)"),
+        (True, r"apps must be .*, not True \(bool\)"),
+    ],
+)
+def test_deliveries_refuse_bad_app_counts_naming_the_item(apps, match):
+    with pytest.raises(ArgumentError, match=match):
+        Targeted(k=3).deliveries(apps)
+
+
+def test_resolve_strategy_by_name_or_object():
+    known = {"broadcast": Broadcast(), "targeted": Targeted()}
+    assert resolve_strategy("targeted", known) is known["targeted"]
+    other = Sharded(shards=2)
+    assert resolve_strategy(other, known) is other
+    with pytest.raises(ArgumentError, match=r"^predict: strategy must be one of 'broadcast', 'targeted' or a "
+                                            r"Strategy, not 'sharded'$"):
+        resolve_strategy("sharded", known, owner="predict")
+    with pytest.raises(ArgumentError, match=r"^resolve_strategy: strategy must be a Strategy, not 3$"):
+        resolve_strategy(3, {})
 
 
 def test_from_config_builds_each_kind():
@@ -107,6 +152,11 @@ def test_from_config_builds_each_kind():
     assert strategy_from_config({"kind": "sharded", "shards": 4}).deliveries(0) == 10.0
     assert strategy_from_config({"kind": "pattern", "scan_cost": 0.0, "k": 2}).deliveries(9) == 2.0
     assert sorted(STRATEGY_KINDS) == ["broadcast", "pattern", "sharded", "targeted"]
+
+
+def test_strategies_from_config_needs_a_table_of_tables():
+    with pytest.raises(ConfigError, match=r"expected a table of strategy tables, not \['broadcast'\]"):
+        strategies_from_config(["broadcast"])  # type: ignore[arg-type]
 
 
 def test_strategies_from_config_names_them_by_key():
@@ -130,6 +180,7 @@ def test_strategies_from_config_names_them_by_key():
         ({"kind": "targeted", "k": True}, r"strategy 'x': k must be a number, not True"),
         ({"kind": "sharded", "shards": 0}, r"strategy 'x': Sharded: shards must be a finite"),
         ("broadcast", r"strategy 'x': expected a table with a 'kind' key"),
+        ({"kind": "targeted", "k": 0}, r"^strategy 'x': Targeted: k must be a finite number > 0, not 0$"),
     ],
 )
 def test_bad_config_raises(config, match):
@@ -147,7 +198,7 @@ def any_strategy(draw):
     if kind == "broadcast":
         return Broadcast(draw(nonneg), draw(positive))
     if kind == "targeted":
-        return Targeted(draw(nonneg))
+        return Targeted(draw(positive))  # k > 0: a targeted message reaches some component
     if kind == "sharded":
         return Sharded(draw(positive), draw(nonneg), draw(positive))
     return PatternSubscription(draw(nonneg), draw(nonneg), draw(positive), draw(nonneg))

@@ -1,6 +1,6 @@
-"""Tests for capacity.usl: the fit must reproduce the reference implementations' published numbers.
+"""Tests for capacity.load.usl: the fit must reproduce the reference implementations' published numbers.
 
-Sources (datasets and their provenance are in tests/data/usl/README.md):
+Sources (datasets and their provenance are in tests/load/data/usl/README.md):
 * R package usl (Stefan Moeding), github.com/smoeding/usl, test transcripts ``tests/*.Rout.save``.
   R names the coefficients alpha (= sigma), beta (= kappa), gamma (= lambda).
 * usl4j (Coda Hale), github.com/codahale/usl4j, ``src/test/java/com/codahale/usl4j/tests/
@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import capacity
-from capacity.errors import CapacityError, InputDataError
-from capacity.load.usl import USLFit, USLPeak, fit_usl, usl_throughput
+from capacity.errors import ArgumentError, CapacityError, InputDataError
+from capacity.load.usl import USLFit, USLPeak, _snap_to_bounds, _ssr, fit_usl, usl_throughput
 
 DATA = Path(__file__).parent / "data" / "usl"
 
@@ -203,6 +203,8 @@ def test_cisco_predictions_match_usl4j(cisco: USLFit) -> None:
 
 def test_amdahl_data_pins_kappa_at_zero_exactly() -> None:
     # Well-defined lower-bound case of our own: noise-free Amdahl's law (kappa = 0 by design).
+    # Exactly 0, not 1e-18: both fits' residual sums of squares are rounding noise there, and a
+    # kappa that close to its bound is put on it (a fresh clone with numpy 2.4 once got 1.3e-18).
     load = np.array([1, 2, 4, 8, 16, 32, 64], dtype=float)
     tput = usl_throughput(load, 0.1, 0.0, 10.0)
     fit = fit_usl(load, tput)
@@ -212,6 +214,38 @@ def test_amdahl_data_pins_kappa_at_zero_exactly() -> None:
     assert fit.params["lambda"] == pytest.approx(10.0, rel=1e-9)
     with pytest.raises(CapacityError, match=r"ceiling lambda / sigma = 100\b"):
         fit.peak()
+
+
+def test_no_peak_is_what_the_user_sees_on_amdahl_data() -> None:
+    load = np.array([1, 2, 4, 8, 16, 32, 64], dtype=float)
+    for kappa in (0.0, 1e-20, 1e-16):  # a coherency cost below what the data can resolve
+        fit = fit_usl(load, usl_throughput(load, 0.1, kappa, 10.0))
+        assert not fit.has_peak
+        assert fit.at_bound == ("kappa",)
+        assert repr(fit).endswith(", no peak (kappa=0))")
+        assert "N*=" not in repr(fit)
+        assert fit.summary().attrs["peak"] == "no peak (kappa=0)"
+        assert fit.summary().loc["kappa", "at_bound"]
+        assert len(fit.chart().to_dict()["layer"]) == 2  # no peak rule
+    # a small coherency cost the noise-free data does resolve is kept, with its peak
+    fit = fit_usl(load, usl_throughput(load, 0.1, 1e-8, 10.0))
+    assert fit.params["kappa"] == pytest.approx(1e-8, rel=1e-6)
+    assert fit.has_peak and fit.at_bound == ()
+    assert fit.summary().attrs["peak"].startswith("peak N*=9487")
+
+
+def test_coefficients_within_rounding_of_a_bound_are_put_on_it() -> None:
+    load = np.array([1, 2, 4, 8, 16, 32, 64], dtype=float)
+    tput = usl_throughput(load, 0.1, 0.0, 10.0)
+    scale = np.array([1.0, 1.0 / 64**2, 10.0])
+    best = np.array([0.1, 1.3e-18, 10.0])
+    snapped, ssr = _snap_to_bounds(load, tput, best, _ssr(load, tput, best), scale)
+    np.testing.assert_array_equal(snapped, [0.1, 0.0, 10.0])
+    assert ssr == _ssr(load, tput, snapped)
+    top = np.array([1.0 - 1e-14, 2e-4, 10.0])  # sigma within rounding of its upper bound 1
+    assert _snap_to_bounds(load, tput, top, 0.0, scale)[0][0] == 1.0
+    kept = np.array([0.1, 1e-8, 10.0])  # kappa N^2 = 4e-5: measurable, left alone
+    assert _snap_to_bounds(load, tput, kept, 1.0, scale) == (kept, 1.0)
 
 
 def test_linear_scaling_pins_both_coefficients_at_zero() -> None:
@@ -288,8 +322,13 @@ def test_summary_repr_and_conf_int(specsdm91: USLFit) -> None:
     assert "\n" not in text
     assert text.startswith("USLFit(sigma=0.0277285, kappa=0.000104365, lambda=89.9952")
     assert "peak N*=96.52" in text
-    with pytest.raises(InputDataError, match=r"alpha must be in \(0, 1\); got 1\.5"):
+    with pytest.raises(ArgumentError, match=r"^USLFit\.conf_int: alpha must be a finite number in \(0, 1\), "
+                                            r"not 1\.5$"):
         specsdm91.conf_int(alpha=1.5)
+    with pytest.raises(ArgumentError, match=r"^USLFit\.summary: alpha must be a finite number in \(0, 1\), "
+                                            r"not 0$"):
+        specsdm91.summary(alpha=0)
+    assert table.attrs["peak"] == "peak N*=96.52 X=1883.9"
 
 
 def test_chart_layers_points_curve_and_peak(specsdm91: USLFit, raytracer: USLFit) -> None:
@@ -313,7 +352,8 @@ def test_top_level_exports() -> None:
 
 
 def test_rejects_mismatched_lengths() -> None:
-    with pytest.raises(InputDataError, match="same length; got 4 and 3"):
+    with pytest.raises(ArgumentError, match=r"^fit_usl: throughput must have one value per load \(4\), not "
+                                            r"3$"):
         fit_usl([1, 2, 3, 4], [1, 2, 3])
 
 
@@ -329,16 +369,35 @@ def test_rejects_too_few_distinct_loads() -> None:
 
 def test_rejects_bad_values_naming_the_row() -> None:
     load = pd.Series([1.0, 2.0, 4.0, 8.0], index=[10, 11, 12, 13])
-    with pytest.raises(InputDataError, match=r"throughput must be finite and > 0; first bad row 12 has nan"):
+    with pytest.raises(ArgumentError, match=r"^fit_usl: throughput\[12\] must be a finite number > 0, not "
+                                            r"nan$"):
         fit_usl(load, [1.0, 2.0, float("nan"), 7.0])
-    with pytest.raises(InputDataError, match=r"load must be finite and > 0; first bad row 0 has 0$"):
+    with pytest.raises(ArgumentError, match=r"^fit_usl: load\[0\] must be a finite number > 0, not 0$"):
         fit_usl([0, 1, 2, 4], [1.0, 2.0, 3.0, 4.0])
-    with pytest.raises(InputDataError, match="throughput must be numeric"):
+    with pytest.raises(ArgumentError, match=r"^fit_usl: throughput must be a 1-D array of numbers, each a "
+                                            r"finite number > 0, not \['a', 'b', 'c', 'd'\] \(list\)$"):
         fit_usl([1, 2, 3, 4], ["a", "b", "c", "d"])
-    with pytest.raises(InputDataError, match=r"load must be one-dimensional; got shape \(2, 2\)"):
+    with pytest.raises(ArgumentError, match=r"^fit_usl: load must be a 1-D array of numbers, each a finite "
+                                            r"number > 0, not \[\[1, 2\], \[3, 4\]\] \(list\)$"):
         fit_usl([[1, 2], [3, 4]], [1, 2, 3, 4])
+    with pytest.raises(ArgumentError, match=r"^fit_usl: load must be a 1-D array .*, not 8$"):
+        fit_usl(8, [1, 2, 3, 4])
 
 
 def test_predict_rejects_negative_load(specsdm91: USLFit) -> None:
-    with pytest.raises(InputDataError, match=r"load must be finite and >= 0; got -1$"):
+    with pytest.raises(ArgumentError, match=r"^USLFit\.predict: load\[1\] must be a finite number >= 0, "
+                                            r"not -1$"):
         specsdm91.predict([1.0, -1.0])
+
+
+def test_usl_throughput_and_peak_check_their_arguments() -> None:
+    with pytest.raises(ArgumentError, match=r"^usl_throughput: sigma must be a finite number in \[0, 1\], "
+                                            r"not 1\.5$"):
+        usl_throughput([1.0, 2.0], 1.5, 0.0, 1.0)
+    with pytest.raises(ArgumentError, match=r"^usl_throughput: load must be a finite number >= 0 or an array "
+                                            r"of them, not 'many'$"):
+        usl_throughput("many", 0.1, 0.0, 1.0)
+    with pytest.raises(ArgumentError, match=r"^USLPeak: load must be a finite number > 0, not -8\.0$"):
+        USLPeak(load=-8.0, throughput=1.0)
+    with pytest.raises(ArgumentError, match=r"^USLPeak: throughput must be a finite number >= 0, not nan$"):
+        USLPeak(load=8.0, throughput=float("nan"))
