@@ -7,8 +7,12 @@ With no ``--config`` the sample platform shipped in the package is used, so an i
 from any directory; reports go to ``--out``, else the config's ``report.out``, else ``reports/`` in
 the working directory.
 
-Exit status: 0 done; 2 bad input or config (a one-line message naming the file, key or row);
-3 with ``--fail-on-risk`` when a project is at risk; 1 any other failure (with a message).
+``capacity fetch`` stores the config's inputs (e.g. read from Prometheus) as Parquet for offline runs
+(``capacity forecast --inputs DIR``) and notebooks.
+
+Exit status: 0 done; 2 bad input or config (a one-line message naming the file, key or row, or the
+server and query); 3 with ``--fail-on-risk`` when a project is at risk; 1 any other failure, such as
+a data source that cannot be reached (with a message).
 """
 
 from __future__ import annotations
@@ -61,7 +65,19 @@ def _parser() -> argparse.ArgumentParser:
     forecast.add_argument("--out", help="reports folder (default: reports/ in the working directory)")
     forecast.add_argument("--fail-on-risk", action="store_true",
                           help="exit with status 3 when any project is at risk")
+    forecast.add_argument("--inputs", help="read the inputs from this folder (apps.parquet, "
+                          "messaging.parquet: what `capacity fetch` or a report's inputs/ stored) instead of "
+                          "the config's sources")
     forecast.add_argument("--quiet", action="store_true", help="print nothing on success")
+
+    fetch = commands.add_parser("fetch", help="fetch the config's inputs once (e.g. from Prometheus)",
+                                description="Fetch the config's two inputs once and store them as Parquet "
+                                            "(apps.parquet, messaging.parquet) with inputs.json saying where "
+                                            "they came from; `capacity forecast --inputs DIR` and notebooks "
+                                            "then work offline.")
+    fetch.add_argument("--config", help="planning config (TOML); default: the sample platform")
+    fetch.add_argument("--out", required=True, help="folder to write (files replaced atomically)")
+    fetch.add_argument("--quiet", action="store_true", help="print nothing on success")
 
     replay = commands.add_parser("replay", help="rerun the plan as of past dates: when would we have known?")
     replay.add_argument("--config", help="planning config (TOML); default: the sample platform")
@@ -97,7 +113,8 @@ def _forecast(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     out = _out_dir(args, config)
-    result = run(config, as_of=args.as_of, progress=None if args.quiet else stderr_progress)
+    data = _stored_inputs(Path(args.inputs)) if args.inputs else None
+    result = run(config, as_of=args.as_of, progress=None if args.quiet else stderr_progress, data=data)
     if not args.quiet:
         stderr_progress("writing the report")
     folder = write_report(result, out)
@@ -117,6 +134,33 @@ def _forecast(args: argparse.Namespace) -> int:
         print(f"report: {folder / 'index.html'}")
     if args.fail_on_risk and bool(plan.deadlines["at_risk"].any()):
         return EXIT_AT_RISK
+    return EXIT_OK
+
+
+def _stored_inputs(folder: Path) -> tuple:
+    """The inputs a fetch or an earlier report stored, read back with the file loaders' checks."""
+    from capacity.data import load_apps, load_messaging
+
+    for name in ("apps.parquet", "messaging.parquet"):
+        if not (folder / name).is_file():
+            raise CapacityError(f"{folder / name}: not found (--inputs needs the folder that "
+                                "`capacity fetch` or a report's inputs/ wrote)")
+    return load_apps(folder / "apps.parquet"), load_messaging(folder / "messaging.parquet")
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from capacity.config import load_config
+    from capacity.pipeline import read_data
+    from capacity.sources.store import write_inputs
+
+    config = load_config(args.config)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CapacityError(f"{out}: --out is a file, not a folder")
+    apps, samples = read_data(config)
+    write_inputs(out, config, apps, samples)
+    if not args.quiet:
+        print(f"fetched {len(apps):,} days of app counts and {len(samples):,} messaging samples into {out}")
     return EXIT_OK
 
 
@@ -168,13 +212,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _forecast(args)
         if args.command == "replay":
             return _replay(args)
+        if args.command == "fetch":
+            return _fetch(args)
         if args.command == "forecast-many":
             from capacity.batch.cli import forecast_many
 
             return forecast_many(args)
     except CapacityError as exc:
         print(f"capacity: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        # a source that cannot be reached is not bad input: it says exit 1 (try again later)
+        return getattr(exc, "exit_status", EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         print("capacity: interrupted; nothing was written", file=sys.stderr)
         return 130

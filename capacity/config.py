@@ -21,7 +21,7 @@ from typing import Any
 from capacity.errors import ConfigError
 from capacity.validation import PATH, check_args
 
-__all__ = ["Config", "ProjectSpec", "load_config", "DEFAULT_CONFIG"]
+__all__ = ["Config", "ProjectSpec", "PrometheusSource", "load_config", "DEFAULT_CONFIG"]
 
 #: the sample platform's config, used when no config is given; shipped in the package so a wheel runs it
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "sample" / "plan.toml"
@@ -29,6 +29,12 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent / "sample" / "plan.toml"
 
 _TOP = {"as_of", "data", "messaging", "limit", "forecast", "project", "report"}
 _DATA = {"apps", "messaging", "apps_columns", "messaging_columns"}
+# a [data.apps] / [data.messaging] table that reads from a Prometheus HTTP API instead of a file
+_SOURCE_COMMON = {"prometheus", "query", "step", "timeout", "retries", "backoff", "max_points",
+                  "username_env", "password_env", "token_env", "lookback", "start", "end"}
+_SOURCE_KEYS = {"apps": _SOURCE_COMMON | {"new_apps_query", "midnight"},
+                "messaging": _SOURCE_COMMON | {"server_label", "strategy_label", "strategy", "servers_label",
+                                               "servers", "cpu_scale"}}
 _APPS_COLUMNS = {"date", "apps", "new_apps"}
 _MESSAGING_COLUMNS = {"timestamp", "server", "cpu_percent", "strategy", "servers"}
 _MESSAGING = {"cores_per_server", "strategies", "strategy", "servers"}
@@ -53,12 +59,36 @@ class ProjectSpec:
 
 
 @dataclass(frozen=True)
+class PrometheusSource:
+    """A ``[data.apps]`` or ``[data.messaging]`` table: the input read from a Prometheus HTTP API.
+
+    ``options`` are the keyword arguments of :func:`capacity.sources.prometheus.fetch_apps` (or
+    ``fetch_messaging``), e.g. ``step``, ``server_label``, ``token_env``; ``lookback``, ``start`` and
+    ``end`` choose the range (default: the 3 years up to the as-of date, or up to now).
+    """
+
+    url: str
+    query: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """How messages and reports name this input (the server without credentials, and the query)."""
+        from capacity.sources.prometheus import redact_url
+
+        return f"Prometheus {redact_url(self.url)}, query {self.query!r}"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
 class Config:
     """A checked planning config. Paths are absolute (resolved against the config's folder)."""
 
     path: Path
-    apps: Path
-    messaging: Path
+    apps: Path | PrometheusSource
+    messaging: Path | PrometheusSource
     apps_columns: Mapping[str, str] = field(default_factory=dict)
     messaging_columns: Mapping[str, str] = field(default_factory=dict)
     cores_per_server: int = 8
@@ -180,9 +210,13 @@ def _data(r: _Reader, raw: Mapping[str, Any], base: Path) -> dict[str, Any]:
     data = r.table(raw, "data", "data", _DATA)
     files = {}
     for name in ("apps", "messaging"):
+        if isinstance(data.get(name), dict):
+            files[name] = _source(r, data, name)
+            continue
         value = r.text(data, name, f"data.{name}")
         if value is None:
-            raise r.fail(f"data.{name}", "is required (the input file, relative to the config)")
+            raise r.fail(f"data.{name}", "is required (the input file, relative to the config, or a table "
+                                         "with prometheus and query)")
         files[name] = (base / value).resolve()
     apps_columns = r.table(data, "apps_columns", "data.apps_columns", _APPS_COLUMNS)
     messaging_columns = r.table(data, "messaging_columns", "data.messaging_columns", _MESSAGING_COLUMNS)
@@ -191,6 +225,26 @@ def _data(r: _Reader, raw: Mapping[str, Any], base: Path) -> dict[str, Any]:
             r.text(table, name, f"{key}.{name}")
     return {"apps": files["apps"], "messaging": files["messaging"], "apps_columns": dict(apps_columns),
             "messaging_columns": dict(messaging_columns)}
+
+
+def _source(r: _Reader, data: Mapping[str, Any], name: str) -> PrometheusSource:
+    """``[data.apps]`` / ``[data.messaging]`` as a table: a Prometheus server and a query."""
+    key = f"data.{name}"
+    table = r.table(data, name, key, _SOURCE_KEYS[name])
+    url, query = r.text(table, "prometheus", f"{key}.prometheus"), r.text(table, "query", f"{key}.query")
+    for setting, value in (("prometheus", url), ("query", query)):
+        if value is None:
+            raise r.fail(f"{key}.{setting}", "is required when the input is read from Prometheus")
+    if not url.startswith(("http://", "https://")):
+        raise r.fail(f"{key}.prometheus", f"must be an http:// or https:// URL, not {url!r}")
+    if "@" in url.split("//", 1)[1].split("/", 1)[0]:
+        raise r.fail(f"{key}.prometheus", "must not hold credentials: name environment variables in "
+                                          "username_env/password_env or token_env")
+    options = {k: v for k, v in table.items() if k not in ("prometheus", "query")}
+    for setting in ("step", "lookback", "start", "end"):
+        if setting in options and not isinstance(options[setting], str | int | float | dt.date):
+            raise r.fail(f"{key}.{setting}", f"must be a duration or date, not {options[setting]!r}")
+    return PrometheusSource(url=url, query=query, options=options)
 
 
 def _messaging(r: _Reader, raw: Mapping[str, Any]) -> tuple[dict, dict[str, dict[str, Any]]]:

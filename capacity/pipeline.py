@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from capacity.config import Config, load_config
+from capacity.config import Config, PrometheusSource, load_config
 from capacity.data import PATH, attach_apps, load_apps, load_messaging
-from capacity.errors import CapacityError, ConfigError, InputDataError
+from capacity.errors import ArgumentError, CapacityError, ConfigError, InputDataError
 from capacity.validation import (
     Constraint,
     DateLike,
@@ -90,14 +90,44 @@ class Inputs:
 
 
 def read_data(config: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read and validate the config's two input files in full: (app counts, messaging samples)."""
+    """Read and validate the config's two inputs in full: (app counts, messaging samples).
+
+    A file input is read with :func:`~capacity.data.load_apps` / :func:`~capacity.data.load_messaging`;
+    a Prometheus input (:class:`~capacity.config.PrometheusSource`) is fetched once over its range
+    (default: the 3 years up to ``config.as_of``, or up to now) and validated the same way.
+    """
     check_args("read_data", config=(config, [InstanceOf(Config)]))
+    return _read_apps(config), _read_messaging(config)
+
+
+def _read_apps(config: Config) -> pd.DataFrame:
+    if isinstance(config.apps, PrometheusSource):
+        return _fetch(config, "apps", config.apps)
     cols = config.apps_columns
-    apps = load_apps(config.apps, date_col=cols.get("date", "date"), apps_col=cols.get("apps", "apps"),
+    return load_apps(config.apps, date_col=cols.get("date", "date"), apps_col=cols.get("apps", "apps"),
                      new_apps_col=cols.get("new_apps"))
+
+
+def _read_messaging(config: Config) -> pd.DataFrame:
+    if isinstance(config.messaging, PrometheusSource):
+        return _fetch(config, "messaging", config.messaging)
     mcols = {f"{k}_col" if k != "cpu_percent" else "cpu_col": v
              for k, v in config.messaging_columns.items()}
-    return apps, load_messaging(config.messaging, **mcols)
+    return load_messaging(config.messaging, **mcols)
+
+
+def _fetch(config: Config, name: str, source: PrometheusSource) -> pd.DataFrame:
+    """One input from Prometheus; a bad setting is the config's error, naming the table."""
+    from capacity.sources import prometheus
+    from capacity.sources.store import source_range
+
+    options = {k: v for k, v in source.options.items() if k not in ("lookback", "start", "end")}
+    fetch = prometheus.fetch_apps if name == "apps" else prometheus.fetch_messaging
+    try:
+        start, end = source_range(source, config.as_of)
+        return fetch(source.url, source.query, start=start, end=end, **options)
+    except ArgumentError as exc:
+        raise ConfigError(f"{config.path}: table 'data.{name}': {exc}") from None
 
 
 def load_inputs(

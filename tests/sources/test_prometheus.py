@@ -528,3 +528,85 @@ def test_the_example_rules_fire_when_they_should(tmp_path):
     (tmp_path / "test.yml").write_text(yaml.safe_dump(tests))
     tested = _promtool("test", "rules", str(tmp_path / "test.yml"))
     assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+# ----------------------------------------------------------------------------- the command line
+
+
+def _plan_file(tmp_path: Path, url: str) -> Path:
+    config = tmp_path / "prom.toml"
+    config.write_text(ps.sample_plan(url))
+    return config
+
+
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    from capacity.cli import main
+
+    status = main(list(args))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def _numbers(folder: Path) -> dict:
+    summary = json.loads((folder / "summary.json").read_text())
+    summary.pop("inputs")
+    summary.pop("generated", None)
+    return summary
+
+
+@pytest.mark.slow
+def test_forecast_from_prometheus_prints_the_same_headline_as_the_csv_files(server, tmp_path, capsys):
+    status, from_files, _ = _cli(capsys, "forecast", "--out", str(tmp_path / "files"))
+    assert status == 0
+    config = _plan_file(tmp_path, server.url)
+    status, from_server, err = _cli(capsys, "forecast", "--config", str(config), "--out",
+                                    str(tmp_path / "prom"))
+    assert status == 0, err
+    headline = [line for line in from_files.splitlines() if not line.startswith("report:")]
+    assert [line for line in from_server.splitlines() if not line.startswith("report:")] == headline
+    assert _numbers(tmp_path / "prom" / "latest") == _numbers(tmp_path / "files" / "latest")
+
+
+@pytest.mark.slow
+def test_fetch_once_then_forecast_offline(server, tmp_path, capsys):
+    config = _plan_file(tmp_path, server.url)
+    status, out, err = _cli(capsys, "fetch", "--config", str(config), "--out", str(tmp_path / "fetched"))
+    assert status == 0, err
+    assert "fetched" in out
+    record = json.loads((tmp_path / "fetched" / "inputs.json").read_text())
+    assert record["apps"]["query"] == ps.APPS_QUERY and record["messaging"]["source"] == "prometheus"
+    # offline: the same config pointed at a closed port still runs from the stored inputs
+    offline = tmp_path / "offline.toml"
+    offline.write_text(ps.sample_plan(f"http://127.0.0.1:{ps.free_port()}"))
+    status, out_offline, err = _cli(capsys, "forecast", "--config", str(offline), "--inputs",
+                                    str(tmp_path / "fetched"), "--out", str(tmp_path / "r1"))
+    assert status == 0, err
+    status, out_live, err = _cli(capsys, "forecast", "--config", str(config), "--out", str(tmp_path / "r2"))
+    assert out_offline.splitlines()[:-1] == out_live.splitlines()[:-1]
+
+
+def test_cli_exit_status_says_unreachable_1_and_bad_query_2(server, tmp_path, capsys):
+    closed = tmp_path / "closed.toml"
+    text = ps.sample_plan(f"http://127.0.0.1:{ps.free_port()}")
+    closed.write_text(text.replace('step = "1d"', 'step = "1d"\nretries = 0'))
+    status, _, err = _cli(capsys, "forecast", "--quiet", "--config", str(closed), "--out",
+                          str(tmp_path / "r"))
+    assert status == 1
+    assert len(err.strip().splitlines()) == 1 and "query 'last_over_time(platform_live_apps[1d])'" in err
+    bad = tmp_path / "bad.toml"
+    bad.write_text(ps.sample_plan(server.url).replace(ps.APPS_QUERY, "last_over_time(platform_live_apps[1d]"))
+    status, _, err = _cli(capsys, "forecast", "--quiet", "--config", str(bad), "--out", str(tmp_path / "r"))
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1 and server.url in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_config_refuses_credentials_in_the_url_and_unknown_keys(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(ps.sample_plan("http://user:secret@127.0.0.1:9090"))
+    with pytest.raises(ConfigError, match=r"data.apps.prometheus' must not hold credentials") as info:
+        capacity.load_config(config)
+    assert "secret" not in str(info.value)
+    config.write_text(ps.sample_plan("http://127.0.0.1:9090").replace('step = "1h"', 'stepp = "1h"'))
+    with pytest.raises(ConfigError, match=r"data.messaging.stepp' is not a known setting"):
+        capacity.load_config(config)
