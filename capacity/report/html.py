@@ -1,18 +1,31 @@
 """The scheduled report: ``reports/<as-of date>/`` with HTML, JSON, CSV and SVG, written atomically.
 
-Layout of the reports folder::
+Layout of the reports folder (published by :func:`capacity.report.publish.publish`, which also says
+how runs lock the folder, what they delete and what SIGINT/SIGTERM do)::
 
     reports/
-      2010-10-20 -> .builds/2010-10-20.<stamp>   (a symlink: replaced atomically on a rerun)
-      latest -> 2010-10-20                       (the newest as-of date)
+      .lock                                        (held by the run that is writing)
+      2010-10-20 -> .builds/2010-10-20.<stamp>     (a symlink: replaced atomically on a rerun)
+      latest -> 2010-10-20                         (the newest as-of date; see below)
       .builds/2010-10-20.<stamp>/
         index.html  summary.json  deadlines.csv  forecast.csv  growth.svg  messaging.svg ...
+      .builds/2010-10-20.<stamp>.capacity          (the marker: this build is capacity's own)
 
 Every file is written into a fresh build folder first; only when all of them are complete does one
-``rename`` of a symlink publish it. An interrupted or failed run leaves the previous report intact.
+``rename`` of a symlink publish it. An interrupted or failed run leaves the previous report intact and
+removes its own build; a run removes the builds no link points at, those of killed runs included. It
+deletes nothing it did not make: a link to elsewhere, a folder or a file named like the report or
+``latest`` stops the run with a one-line :class:`~capacity.errors.CapacityError`, nothing written.
+
+``latest`` points at the newest **as-of date** among the date reports in the folder, not at the last
+run: after ``--as-of 2010-09-01`` it still points at ``2010-10-20`` if that report exists. It links to
+the date link (``latest -> 2010-10-20``), so a rerun of that date is what ``latest`` shows; replays
+(``replay-<date>``) never move it.
+
 The charts come from :mod:`capacity.report.charts`, rendered by :func:`capacity.charts.to_svg`; the
 forecast from :func:`capacity.pipeline.run`. ``reports`` (the default ``out``) is relative to the
-working directory.
+working directory. The page reads on a phone: tables and charts scroll sideways inside their own box
+and charts keep their drawn size (their text stays legible) instead of shrinking to the screen.
 
 ``summary.json`` schema (version 1; keys are only ever added):
 
@@ -37,14 +50,11 @@ working directory.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import html
 import json
 import math
 import os
-import shutil
-import tempfile
-import time
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -54,6 +64,9 @@ import pandas as pd
 from capacity import __version__
 from capacity.data import PATH
 from capacity.pipeline import Forecast, Replay
+from capacity.report.prom import TEXTFILE_NAME, prometheus_textfile
+from capacity.report.publish import check_destination, publish
+from capacity.sources.store import report_inputs
 from capacity.validation import InstanceOf, check_args, check_mapping
 
 __all__ = ["write_report", "write_replay", "summary_dict", "render_html", "SCHEMA_VERSION"]
@@ -77,13 +90,6 @@ def _num(value: Any, digits: int = 6) -> float | None:
     return round(value, digits) if math.isfinite(value) else None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def summary_dict(forecast: Forecast) -> dict[str, Any]:
     """The report's machine-readable summary (the schema is in this module's docstring).
@@ -99,7 +105,7 @@ def summary_dict(forecast: Forecast) -> dict[str, Any]:
         JSON-ready: dates as ISO strings, numbers rounded, NaN as None.
     """
     check_args("summary_dict", forecast=(forecast, [InstanceOf(Forecast)]))
-    plan, growth, load, config = forecast.plan, forecast.growth, forecast.load, forecast.inputs.config
+    plan, growth, load = forecast.plan, forecast.growth, forecast.load
     c = plan.crossing
     deadlines = []
     for r in plan.deadlines.itertuples():
@@ -143,9 +149,7 @@ def summary_dict(forecast: Forecast) -> dict[str, Any]:
         "backtest": {"horizon_days": growth.horizon_days, "level": growth.level,
                      "coverage": _num(growth.coverage, 4),
                      "mase": {str(k): _num(v, 4) for k, v in mase.items()}},
-        "inputs": {role: {"file": path.name, "sha256": _sha256(path)}
-                   for role, path in (("config", config.path), ("apps", config.apps),
-                                      ("messaging", config.messaging))},
+        "inputs": report_inputs(forecast.inputs)[0],
     }
 
 
@@ -165,15 +169,17 @@ def forecast_table(forecast: Forecast) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- HTML
 
 _CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:760px;margin:24px auto;
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:980px;margin:24px auto;
 padding:0 16px;color:#222;line-height:1.45}
 h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;margin-top:32px;border-bottom:1px solid #ddd}
 .headline{font-size:18px;padding:12px 14px;border-left:6px solid #4c78a8;background:#f4f7fb}
 .headline.risk{border-color:#e45756;background:#fdf1f1}
-table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{padding:4px 8px;border-bottom:1px solid #eee;
+.scroll{overflow-x:auto;max-width:100%;margin:8px 0}
+table{border-collapse:collapse;font-size:13px}td,th{padding:4px 8px;border-bottom:1px solid #eee;
 text-align:left;vertical-align:top}th{background:#fafafa}td.num{text-align:right}
+td.num,td.nowrap,time{white-space:nowrap}td.prose{min-width:20em}table.wide{min-width:760px}
 .risk{color:#b00020;font-weight:bold}.ok{color:#2e7d32}.muted{color:#777;font-size:12px}
-figure{margin:12px 0}figure svg{max-width:100%;height:auto}
+figure{margin:12px 0}figure svg{display:block;max-width:none;height:auto}
 """
 
 
@@ -186,27 +192,64 @@ def _e(value: Any) -> str:
 
 
 def _d(value: Any) -> str:
-    return _e(_iso(value)) if _iso(value) else "&mdash;"
+    """A date as ``<time>`` (never broken across lines), or a dash."""
+    iso = _iso(value)
+    return f'<time datetime="{iso}">{iso}</time>' if iso else "&mdash;"
 
 
-def _table(header: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+def _dated(text: str) -> str:
+    """Escaped text whose ISO dates are ``<time>`` elements (never broken across lines)."""
+    return re.sub(r"\b(\d{4}-\d{2}-\d{2})\b", r'<time datetime="\1">\1</time>', _e(text))
+
+
+def _servers(n: int) -> str:
+    return f"{n} server" if n == 1 else f"{n} servers"
+
+
+def _table(header: list[str], rows: list[list[str]], kinds: Mapping[int, str] | None = None,
+           wide: bool = False) -> str:
+    """An HTML table in its own sideways-scrolling box.
+
+    ``kinds`` gives a column's cell class: ``num`` (right-aligned, never broken), ``nowrap`` (never
+    broken) or ``prose`` (kept at least a few words wide). A ``wide`` table keeps a minimum width: on a
+    phone it scrolls rather than squeezing its text into columns a word wide.
+    """
+    kinds = kinds or {}
+
+    def cell(i: int, c: str) -> str:
+        return f'<td class="{kinds[i]}">{c}</td>' if i in kinds else f"<td>{c}</td>"
+
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>"
-                         for i, c in enumerate(row)) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    body = "".join("<tr>" + "".join(cell(i, c) for i, c in enumerate(row)) + "</tr>" for row in rows)
+    table = '<table class="wide">' if wide else "<table>"
+    return f'<div class="scroll">{table}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
-def _runway(r: Any) -> str:
+def _pct(share: float) -> str:
+    """A share of futures as a whole percentage that never rounds a few futures to 0% or 100%."""
+    if 0 < share < 0.005:
+        return "under 1%"
+    if 0.995 <= share < 1:
+        return "over 99%"
+    return f"{round(share * 100)}%"
+
+
+def _runway(r: Any, horizon_end: Any) -> str:
+    """The runway in words: when the limit is reached again once this project and the earlier ones
+    have landed, and in what share of futures it is not reached within the horizon."""
     if r.status in ("landed", "in effect") or pd.isna(r.runway_p_none):
         return "&mdash;"
-    if pd.isna(r.runway_p10):
-        return f"no crossing within the horizon in {r.runway_p_none:.0%} of futures"
-    if pd.notna(r.runway_p90):
-        text = f"{_d(r.runway_p10)} &ndash; {_d(r.runway_p90)}"
-    else:
-        text = f"from {_d(r.runway_p10)}"
-    return text + (f" ({r.runway_p_none:.0%} none)" if r.runway_p_none > 0 else "")
+    none, end = float(r.runway_p_none), _d(horizon_end)
+    if none >= 1:
+        return f"the limit is not reached again through {end} in any future"
+    stay = f"{_pct(none)} of futures stay under it through {end}"
+    if pd.isna(r.runway_p10):  # fewer than 10% of futures reach it
+        return f"the limit is reached again in {_pct(1 - none)} of futures; {stay}"
+    if pd.isna(r.runway_p90):  # between 10% and 90% reach it
+        return (f"the limit is reached again in {_pct(1 - none)} of futures, in 10% by "
+                f"{_d(r.runway_p10)}; {stay}")
+    text = f"the limit is reached again between {_d(r.runway_p10)} and {_d(r.runway_p90)} (P10&ndash;P90)"
+    return text + (f"; {stay}" if none > 0 else "")
 
 
 def render_html(forecast: Forecast, svgs: Mapping[str, str], summary: Mapping[str, Any]) -> str:
@@ -248,9 +291,11 @@ def _number(value: Any, fmt: str) -> str:
 
 
 def _figure(svgs: Mapping[str, str], name: str, caption: str) -> str:
+    """A chart at its drawn size in a sideways-scrolling box (on a phone), with its caption."""
     if name not in svgs:
         return ""
-    return f"<figure>{svgs[name]}<figcaption class=\"muted\">{_e(caption)}</figcaption></figure>"
+    return (f'<figure><div class="scroll">{svgs[name]}</div>'
+            f'<figcaption class="muted">{_e(caption)}</figcaption></figure>')
 
 
 def _head(forecast: Forecast, summary: Mapping[str, Any]) -> list[str]:
@@ -263,10 +308,10 @@ def _head(forecast: Forecast, summary: Mapping[str, Any]) -> list[str]:
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>Capacity report {_e(summary['as_of'])}</title><style>{_CSS}</style></head><body>",
-        f"<h1>Messaging capacity as of {_e(summary['as_of'])}</h1>",
-        f'<p class="headline{" risk" if risky else ""}">{_e(plan.headline)}</p>',
+        f"<h1>Messaging capacity as of {_d(summary['as_of'])}</h1>",
+        f'<p class="headline{" risk" if risky else ""}">{_dated(plan.headline)}</p>',
         f'<p class="muted">Limit: {plan.limit:.0%} mean CPU of the average messaging server; '
-        f"{plan.servers} servers under {_e(plan.strategy)}; {plan.n_paths:,} simulated futures; "
+        f"{_servers(plan.servers)} under {_e(plan.strategy)}; {plan.n_paths:,} simulated futures; "
         f"horizon {plan.horizon_days} days (to {_d(c.horizon_end)}). "
         f"Crossing P10/P50/P90: {_d(c.p10)} / {_d(c.p50)} / {_d(c.p90)}; "
         f"P(no crossing within the horizon) {c.p_none:.0%}.</p>",
@@ -274,6 +319,7 @@ def _head(forecast: Forecast, summary: Mapping[str, Any]) -> list[str]:
 
 
 def _deadlines_section(plan: Any, svgs: Mapping[str, str]) -> list[str]:
+    """The deadlines table (one row per project) and the project windows chart."""
     rows = []
     for r in plan.deadlines.itertuples():
         if r.at_risk:
@@ -285,13 +331,15 @@ def _deadlines_section(plan: Any, svgs: Mapping[str, str]) -> list[str]:
         rows.append([
             _e(r.project), _e(r.effect), _e(r.status), _d(r.planned_landing), _d(r.must_land_by),
             _d(r.must_start_by), "&mdash;" if pd.isna(r.p_late) else f"{r.p_late:.0%}", state,
-            _runway(r),
+            _runway(r, plan.crossing.horizon_end),
         ])
     header = ["project", "effect", "status", "planned landing", f"must land by ({plan.confidence:.0%})",
-              "must start by", "P(late)", "", "runway: crossing once this and earlier projects land"]
+              "must start by", "P(late)", "", "runway: once this and the earlier projects have landed"]
     return [
         "<h2>Deadlines</h2>",
-        _table(header, rows, {6}) if rows else "<p>No projects in the plan.</p>",
+        (_table(header, rows, {3: "nowrap", 4: "nowrap", 5: "nowrap", 6: "num", 7: "nowrap", 8: "prose"},
+                wide=True) if rows
+         else "<p>No projects in the plan.</p>"),
         _figure(svgs, "projects",
                 "Each project's must-start-by and must-land-by window against its planned landing."),
     ]
@@ -315,8 +363,9 @@ def _growth_section(growth: Any, svgs: Mapping[str, str]) -> list[str]:
         "<h2>App growth</h2>",
         _figure(svgs, "growth", "Live apps with the forecast's 80% band; red rules mark detected changes in "
                 "the growth rate; the horizontal line is the app count at which the limit is reached."),
-        _table(["regime change", "apps/day before", "apps/day after", "ratio", "confidence"], regimes,
-               {1, 2, 3, 4}) if regimes else "<p>No change in the growth rate was detected.</p>",
+        (_table(["regime change", "apps/day before", "apps/day after", "ratio", "confidence"], regimes,
+                {0: "nowrap", 1: "num", 2: "num", 3: "num", 4: "num"}) if regimes
+         else "<p>No change in the growth rate was detected.</p>"),
     ]
 
 
@@ -327,7 +376,7 @@ def _load_section(load: Any, svgs: Mapping[str, str]) -> list[str]:
         "<h2>Messaging load</h2>",
         _figure(svgs, "messaging", "CPU of the average messaging server against live apps, per fan-out "
                 "strategy (band: 90% interval of the mean); dots are observed daily means."),
-        _table(["parameter", "estimate", "90% interval", "unit"], rows, {1}),
+        _table(["parameter", "estimate", "90% interval", "unit"], rows, {1: "num", 2: "nowrap"}),
     ]
 
 
@@ -340,8 +389,8 @@ def _backtest_section(growth: Any, summary: Mapping[str, Any]) -> list[str]:
         "<h2>How well the growth models did</h2>",
         f"<p>Rolling-origin backtest at {growth.horizon_days} days: the {growth.level:.0%} forecast "
         f"interval contained the truth {coverage} of the time (after calibration).</p>",
-        "".join(f'<p class="muted">{_e(note)}</p>' for note in growth.notes),
-        _table(["model", "weight", "MASE", "note"], rows, {1, 2}),
+        "".join(f'<p class="muted">{_dated(note)}</p>' for note in growth.notes),
+        _table(["model", "weight", "MASE", "note"], rows, {1: "num", 2: "num", 3: "prose"}),
     ]
 
 
@@ -351,48 +400,12 @@ def _inputs_section(summary: Mapping[str, Any]) -> list[str]:
     return [
         "<h2>Inputs</h2>",
         _table(["role", "file", "sha256"], rows),
-        f'<p class="muted">capacity {_e(__version__)}; generated {_e(_now())}. '
+        f'<p class="muted">capacity {_e(__version__)}; generated {_dated(_now())}. '
         "Machine-readable: summary.json, deadlines.csv, forecast.csv.</p>",
     ]
 
 
-# ----------------------------------------------------------------------------- atomic write
-
-
-def _publish_link(link: Path, target: str) -> None:
-    """Point ``link`` at ``target`` atomically (a rename over the old link)."""
-    tmp = link.with_name(f".{link.name}.{os.getpid()}.link")
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    os.symlink(target, tmp)
-    if link.exists() and not link.is_symlink():
-        # an old real folder from elsewhere: move it aside so the rename can replace it
-        link.rename(link.with_name(f".{link.name}.replaced.{int(time.time())}"))
-    os.replace(tmp, link)
-
-
-def _write_atomically(out: Path, name: str, files: dict[str, str]) -> Path:
-    """Write ``files`` (name -> text) into a new build folder and publish it as ``out/name``."""
-    builds = out / ".builds"
-    builds.mkdir(parents=True, exist_ok=True)
-    # a unique folder per run, even for two runs in the same second and process
-    build = Path(tempfile.mkdtemp(prefix=f"{name}.{time.strftime('%Y%m%dT%H%M%S')}.", suffix=".partial",
-                                  dir=builds))
-    try:
-        for filename, text in files.items():
-            (build / filename).write_text(text, encoding="utf-8")
-        build.chmod(0o755)  # mkdtemp makes it private; a report is for reading
-        final_build = build.with_name(build.name.removesuffix(".partial"))
-        build.rename(final_build)
-    except BaseException:
-        shutil.rmtree(build, ignore_errors=True)
-        raise
-    link = out / name
-    previous = os.readlink(link) if link.is_symlink() else None
-    _publish_link(link, os.path.relpath(final_build, out))
-    if previous is not None and (out / previous).resolve() != final_build.resolve():
-        shutil.rmtree(out / previous, ignore_errors=True)
-    return link
+# ----------------------------------------------------------------------------- publishing
 
 
 def write_replay(replay: Replay, out: str | os.PathLike[str] = "reports") -> Path:
@@ -413,15 +426,15 @@ def write_replay(replay: Replay, out: str | os.PathLike[str] = "reports") -> Pat
     from capacity.charts import to_svg
 
     check_args("write_replay", out=(out, PATH), replay=(replay, [InstanceOf(Replay)]))
-
     last = replay.table["as_of"].max().date().isoformat()
+    check_destination(out, f"replay-{last}")
     files = {
         "replay.csv": replay.table.to_csv(index=False, date_format="%Y-%m-%d", float_format="%.4g"),
         "first_warning.csv": replay.first_warning.to_csv(index=False, date_format="%Y-%m-%d",
                                                          float_format="%.4g"),
         "replay.svg": to_svg(replay.chart()),
     }
-    return _write_atomically(Path(out), f"replay-{last}", files)
+    return publish(out, f"replay-{last}", files)
 
 
 def write_report(forecast: Forecast, out: str | os.PathLike[str] = "reports") -> Path:
@@ -446,8 +459,8 @@ def write_report(forecast: Forecast, out: str | os.PathLike[str] = "reports") ->
     # out first: a bad folder is found before the (slow) charts are drawn
     check_args("write_report", out=(out, PATH), forecast=(forecast, [InstanceOf(Forecast)]))
 
-    out = Path(out)
     day = forecast.plan.as_of.date().isoformat()
+    check_destination(out, day, latest=True)  # and anything not ours in the way, before the charts
     svgs = {name: to_svg(chart) for name, chart in report_charts(forecast).items()}
     summary = summary_dict(forecast)
     files = {f"{name}.svg": svg for name, svg in svgs.items()}
@@ -455,15 +468,7 @@ def write_report(forecast: Forecast, out: str | os.PathLike[str] = "reports") ->
     files["deadlines.csv"] = forecast.plan.deadlines.to_csv(index=False, date_format="%Y-%m-%d")
     files["forecast.csv"] = forecast_table(forecast).to_csv(date_format="%Y-%m-%d", float_format="%.6g")
     files["index.html"] = render_html(forecast, svgs, summary)
-    link = _write_atomically(out, day, files)
-    newest = max((p.name for p in out.iterdir() if p.is_symlink() and _is_date(p.name)), default=day)
-    _publish_link(out / "latest", newest)
-    return link
-
-
-def _is_date(name: str) -> bool:
-    try:
-        dt.date.fromisoformat(name)
-    except ValueError:
-        return False
-    return True
+    # the answer as gauges for node_exporter's textfile collector, and what a server gave (offline reruns)
+    files[TEXTFILE_NAME] = prometheus_textfile(summary)
+    files.update(report_inputs(forecast.inputs)[1])
+    return publish(out, day, files, latest=True)

@@ -108,3 +108,31 @@ def write_inputs(folder: str | os.PathLike[str], config: Config, apps: pd.DataFr
     partial.write_text(json.dumps(records, indent=2, default=str) + "\n")
     os.replace(partial, folder / "inputs.json")
     return folder
+
+
+def report_inputs(inputs: Any) -> tuple[dict[str, dict[str, Any]], dict[str, bytes]]:
+    """What a report says about its inputs, and the files it stores beside itself.
+
+    Parameters
+    ----------
+    inputs : capacity.pipeline.Inputs
+        The inputs of the run (already cut at its as-of date).
+
+    Returns
+    -------
+    records : dict
+        ``config``, ``apps`` and ``messaging``: each ``file`` and ``sha256``; an input read from a
+        server also has ``source``, ``server`` (without credentials), ``query``, ``step``, ``start``
+        and ``end``, and its ``file`` is the Parquet stored in the report.
+    files : dict
+        Report file name -> content: the Parquet of each input read from a server (none for files),
+        so that ``capacity forecast --inputs <report folder>`` reruns the report offline.
+    """
+    import tempfile
+
+    config = inputs.config
+    with tempfile.TemporaryDirectory(prefix="capacity-inputs-") as scratch:
+        records = input_records(scratch, config, inputs.apps, inputs.samples)
+        files = {INPUT_FILES[name]: (Path(scratch) / INPUT_FILES[name]).read_bytes()
+                 for name in INPUT_FILES if (Path(scratch) / INPUT_FILES[name]).is_file()}
+    return {"config": file_record(Path(config.path)), **records}, files

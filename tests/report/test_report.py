@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,7 @@ from capacity.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "capacity" / "sample"
 FILES = {"index.html", "summary.json", "deadlines.csv", "forecast.csv", "growth.svg", "messaging.svg",
-         "utilisation.svg", "crossing.svg", "projects.svg"}
+         "utilisation.svg", "crossing.svg", "projects.svg", "capacity.prom"}
 
 
 def sample_config(tmp_path: Path, *, edit=None, n_paths: int = 300) -> Path:
@@ -42,6 +43,22 @@ def report(tmp_path_factory):
     done = subprocess.run([sys.executable, "-m", "capacity.cli", "forecast", "--out", str(out)],
                           capture_output=True, text=True, cwd=ROOT, timeout=600)
     return out, done
+
+
+def test_the_report_exports_its_answer_for_the_textfile_collector(report):
+    out, done = report
+    assert done.returncode == 0, done.stderr
+    text = (out / "latest" / "capacity.prom").read_text()
+    summary = json.loads((out / "latest" / "summary.json").read_text())
+    for project in summary["deadlines"]:
+        assert f'capacity_project_late_probability{{project="{project["project"]}"}}' in text or \
+            project["p_late"] is None
+    assert "capacity_crossing_timestamp_seconds{percentile=\"50\"}" in text
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (.ci/run installs the prometheus package)")
+    checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_forecast_writes_every_file(report):
@@ -134,8 +151,8 @@ def test_rerun_same_day_replaces_atomically(tmp_path):
     second = os.readlink(out / "2010-10-20")
     assert first != second
     assert not (out / first).exists()  # the old build is gone
-    builds = [p.name for p in (out / ".builds").iterdir()]
-    assert builds == [Path(second).name]
+    builds = sorted(p.name for p in (out / ".builds").iterdir())
+    assert builds == [Path(second).name, Path(second).name + ".capacity"]  # the build and its marker
     assert json.loads((out / "2010-10-20" / "summary.json").read_text())["as_of"] == "2010-10-20"
 
 
@@ -265,3 +282,70 @@ def test_report_renders_offline_in_headless_chromium(report, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0
     assert shot.stat().st_size > 50_000  # a page with charts, not a blank one
+
+
+class _Structure(HTMLParser):
+    """Each table's and chart's enclosing elements, and the ISO dates in text outside ``<time>``."""
+
+    VOID = {"meta", "br", "img", "hr", "input", "link"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[tuple[str, str]] = []
+        self.tables: list[list[tuple[str, str]]] = []
+        self.svgs: list[tuple[list[tuple[str, str]], dict]] = []
+        self.meta: list[dict] = []
+        self.loose_dates: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table":
+            self.tables.append(list(self.stack))
+        elif tag == "svg":
+            self.svgs.append((list(self.stack), attrs))
+        elif tag == "meta":
+            self.meta.append(attrs)
+        if tag not in self.VOID:
+            self.stack.append((tag, attrs.get("class") or ""))
+
+    def handle_endtag(self, tag):
+        while self.stack and self.stack.pop()[0] != tag:
+            pass
+
+    def handle_data(self, data):
+        tags = {t for t, _ in self.stack}
+        if not tags & {"time", "svg", "title", "style"}:
+            self.loose_dates += re.findall(r"\d{4}-\d{2}-\d{2}", data)
+
+
+def test_page_reads_on_a_phone(report):
+    """Tables and charts scroll inside their own box; charts keep their drawn size; dates never wrap."""
+    out, _ = report
+    page = (out / "latest" / "index.html").read_text()
+    parsed = _Structure()
+    parsed.feed(page)
+    assert {"name": "viewport", "content": "width=device-width, initial-scale=1"} in parsed.meta
+    assert len(parsed.tables) == 5
+    for parents in parsed.tables:
+        assert parents[-1] == ("div", "scroll")
+    assert len(parsed.svgs) == 5
+    for parents, attrs in parsed.svgs:
+        assert parents[-2:] == [("figure", ""), ("div", "scroll")]
+        assert float(attrs["width"]) > 390  # drawn wider than a phone: so it must not be shrunk to fit
+    css = page.split("<style>")[1].split("</style>")[0].replace(" ", "")
+    rules = dict(r.split("{", 1) for r in css.replace("\n", "").split("}") if "{" in r)
+    assert ".scroll" in rules and "overflow-x:auto" in rules[".scroll"]
+    for selector, body in rules.items():  # no rule scales an SVG down to the screen
+        if "svg" in selector:
+            assert "max-width:100%" not in body and not re.search(r"(^|;)width:100%", body), selector
+    assert "max-width:none" in rules["figuresvg"]
+    assert "white-space:nowrap" in rules["td.num,td.nowrap,time"]
+    assert parsed.loose_dates == []  # every date is a <time>, which never breaks across lines
+
+
+def test_runway_is_said_in_words(report):
+    out, _ = report
+    page = (out / "latest" / "index.html").read_text()
+    assert "none)" not in page
+    assert re.search(r"the limit is reached again in \d+% of futures, in 10% by <time[^>]*>2011-\d\d-\d\d"
+                     r"</time>; \d+% of futures stay under it through <time[^>]*>2011-10-20</time>", page)

@@ -565,6 +565,17 @@ def test_forecast_from_prometheus_prints_the_same_headline_as_the_csv_files(serv
     headline = [line for line in from_files.splitlines() if not line.startswith("report:")]
     assert [line for line in from_server.splitlines() if not line.startswith("report:")] == headline
     assert _numbers(tmp_path / "prom" / "latest") == _numbers(tmp_path / "files" / "latest")
+    # what was fetched is stored beside the report, and recorded with its query, server and hash
+    report = tmp_path / "prom" / "latest"
+    inputs = json.loads((report / "summary.json").read_text())["inputs"]
+    assert inputs["apps"]["server"] == server.url and inputs["apps"]["query"] == ps.APPS_QUERY
+    stored = (report / "messaging.parquet").read_bytes()
+    assert inputs["messaging"]["sha256"] == hashlib.sha256(stored).hexdigest()
+    # and the report reruns offline from its own folder
+    status, offline, err = _cli(capsys, "forecast", "--config", str(config), "--inputs", str(report), "--out",
+                                str(tmp_path / "again"))
+    assert status == 0, err
+    assert [line for line in offline.splitlines() if not line.startswith("report:")] == headline
 
 
 @pytest.mark.slow
