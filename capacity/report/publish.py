@@ -71,7 +71,7 @@ _SIGNATURE = "capacity report build\n"
 _BUILD = re.compile(r"(?P<name>[^/]+)\.\d{8}T\d{6}\.[a-z0-9_]{8}")
 _TMP_LINK = re.compile(r"\.[^/]+\.\d+\.link")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_REPORT_SUFFIXES = (".html", ".json", ".csv", ".svg")
+_REPORT_SUFFIXES = (".html", ".json", ".csv", ".svg", ".prom", ".parquet")
 
 
 class PublishInterrupted(KeyboardInterrupt):

@@ -147,6 +147,7 @@ def small_sample_config(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_cli_rerun_with_the_date_link_pointing_outside_exits_2_and_keeps_the_target(tmp_path):
     archive = tmp_path / "archive"
     archive.mkdir()
@@ -230,7 +231,7 @@ def test_sigint_mid_write_removes_the_runs_build_and_says_nothing_was_written(tm
     assert assert_only_links_and_referenced_builds(out) == {Path(before).name}
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_after_publishing_waits_for_the_clean_up_and_says_the_report_was_published(tmp_path, signum):
     out = tmp_path / "out"
     publish(out, "2010-10-20", FILES, latest=True)
@@ -250,10 +251,12 @@ def test_a_signal_after_publishing_waits_for_the_clean_up_and_says_the_report_wa
     assert assert_only_links_and_referenced_builds(out) == {Path(os.readlink(out / "2010-10-20")).name}
 
 
+@pytest.mark.slow
 def test_concurrent_runs_end_with_exactly_the_links_and_their_builds(tmp_path):
     out = tmp_path / "out"
-    names = ["2010-10-20", "2010-10-21", "2010-10-20", "replay-2010-10-20"] * 3
-    children = [start(out, name)[0] for name in names]  # 12 runs, 4 at a time on average and often more
+    names = ["2010-10-20", "2010-10-21", "2010-10-20", "replay-2010-10-20"] * 2
+    # 8 runs started at once, each writing for 0.3 s: without the lock they would interleave
+    children = [start(out, name, "write", seconds=0.3)[0] for name in names]
     for child in children:
         _, err = child.communicate(timeout=120)
         assert child.returncode == 0, err
@@ -342,3 +345,9 @@ def test_bad_arguments_are_refused_naming_the_argument(tmp_path, kwargs, match):
     with pytest.raises(ArgumentError, match=match):
         publish(**call)
     assert not (tmp_path / "out").exists()
+
+
+def test_bytes_are_written_as_they_are(tmp_path):
+    link = publish(tmp_path / "out", "2010-10-20", {"apps.parquet": b"PAR1\x00\xff", "index.html": "é"})
+    assert (link / "apps.parquet").read_bytes() == b"PAR1\x00\xff"
+    assert (link / "index.html").read_bytes() == "é".encode()
