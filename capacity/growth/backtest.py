@@ -24,7 +24,7 @@ from capacity.growth.paths import SCALE_GRID, CoverageGrid, OriginDraws, Uncerta
 from capacity.growth.regimes import Segmentation, segment_rate
 
 __all__ = ["MIN_OBS", "MIN_BLOCKS", "Prepared", "as_series", "prepare", "FitState", "fit_state", "observe",
-           "BacktestResult", "Schedule", "Origin", "run_backtest", "replay"]
+           "BacktestResult", "CVOrigin", "Schedule", "Origin", "run_backtest", "replay"]
 
 #: fewest observations and fewest rate blocks (weeks for daily data) a fit accepts
 MIN_OBS = 10
@@ -251,6 +251,27 @@ def fit_state(
 
 
 @dataclass(frozen=True, eq=False)
+class CVOrigin:
+    """What :meth:`capacity.growth.fit.GrowthFit.cross_validation` needs about one backtest origin.
+
+    ``bases`` holds each candidate's mean new apps per day over the backtest horizon, fitted on the
+    data up to ``date``; ``weights`` the weights the calibration used there; ``scale`` the
+    calibration scale chosen on the *other* origins (the one :attr:`GrowthFit.coverage` judges this
+    origin with); ``offsets`` the days after the origin with an observation in the horizon (every day
+    for daily data) and ``actual`` the counts there.
+    """
+
+    date: pd.Timestamp
+    y_last: float
+    bases: dict[str, np.ndarray]
+    weights: dict[str, float]
+    unc: Uncertainty
+    scale: float
+    offsets: np.ndarray
+    actual: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
 class BacktestResult:
     """Errors and weights of the candidates, the calibrated scale and the coverage figures."""
 
@@ -262,6 +283,7 @@ class BacktestResult:
     horizon: int
     n_origins: int
     notes: tuple[str, ...]
+    cv: tuple[CVOrigin, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -351,12 +373,31 @@ def run_backtest(
     if recent:
         w = _fallback_weights(full)
         notes.append(recent)
-    scale, coverage, coverage_raw, cal_notes = _calibrate(origins, w, sched, level, seed)
+    scale, coverage, coverage_raw, cal_notes, loo = _calibrate(origins, w, sched, level, seed)
     mae = {m: float(np.nanmean(absolute[m])) if m in absolute else np.nan for m in full.cands}
     days = [str((p.dates[0] + pd.Timedelta(days=o.t)).date()) for o in origins]
     table = _table(full, w, sched.days, days, n_origins=len(origins), mase=mase, mae=mae)
+    usable = [o for o in origins if o.state.cands]
+    cv = tuple(_cv_origin(p, o, w, sched.days, s) for o, s in zip(usable, loo, strict=True))
     return BacktestResult(table, w, scale, coverage, coverage_raw, sched.days, len(origins),
-                          tuple(notes + cal_notes))
+                          tuple(notes + cal_notes), cv)
+
+
+def _present(cands: Mapping[str, Candidate], w: dict[str, float]) -> dict[str, float]:
+    """The weights used at an origin: the final ones of its fitted candidates, equal ones without any."""
+    present = {m: w[m] for m in w if m in cands and w[m] > 0}
+    return present or {m: 1.0 for m in cands}
+
+
+def _cv_origin(p: Prepared, o: Origin, w: dict[str, float], days: int, scale: float) -> CVOrigin:
+    """One origin's forecast ingredients and what was observed in its horizon."""
+    present = _present(o.state.cands, w)
+    bases = {m: o.state.cands[m].increments(days) for m in present}
+    ahead = (p.t > o.t) & (p.t <= o.t + days)
+    offsets = np.rint(p.t[ahead] - o.t).astype(int)
+    first = next(iter(present))
+    return CVOrigin(p.dates[0] + pd.Timedelta(days=o.t), float(o.state.cands[first].y_last), bases,
+                    present, o.state.unc, scale, offsets, p.y[ahead].copy())
 
 
 def replay(
@@ -454,12 +495,12 @@ def _calibrate(
     """One scale on the rate uncertainty, chosen on the pooled backtest coverage.
 
     Returns the scale, the coverage with each origin judged at the scale calibrated on the others,
-    the coverage at scale 1 and the notes.
+    the coverage at scale 1, the notes and those other-origin scales (one per usable origin).
     """
     usable = [o for o in origins if o.state.cands]
     if len(usable) < 2:
         return 1.0, np.nan, np.nan, ["too few backtest origins could fit a candidate: the paths are "
-                                     "not calibrated"]
+                                     "not calibrated"], [1.0] * len(usable)
     rng = np.random.default_rng(seed)
     grid = CoverageGrid([_draws(o, w, sched, rng) for o in usable], level, SCALE_GRID)
     k = grid.smallest()
@@ -467,20 +508,19 @@ def _calibrate(
     if grid.pooled(k) < level:
         notes.append("even the widest calibration scale does not reach the nominal coverage")
     # honest coverage: each origin judged with the scale calibrated on the other origins
-    loo = [grid.origin(i, grid.smallest(skip=i)) for i in range(len(usable))]
+    loo_k = [grid.smallest(skip=i) for i in range(len(usable))]
+    loo = [grid.origin(i, j) for i, j in enumerate(loo_k)]
     one = int(np.argmin(np.abs(SCALE_GRID - 1.0)))
-    return float(SCALE_GRID[k]), float(np.mean(loo)), grid.pooled(one), notes
+    return (float(SCALE_GRID[k]), float(np.mean(loo)), grid.pooled(one), notes,
+            [float(SCALE_GRID[j]) for j in loo_k])
 
 
 def _draws(o: Origin, w: dict[str, float], sched: Schedule, rng: np.random.Generator) -> OriginDraws:
     """The calibration's random numbers at one origin, with its weighted weekly mean increments."""
     cands = o.state.cands
-    present = [m for m in w if m in cands and w[m] > 0]
-    if present:
-        ww = np.array([w[m] for m in present])
-    else:
-        present = list(cands)
-        ww = np.ones(len(present))
+    used = _present(cands, w)
+    present = list(used)
+    ww = np.array(list(used.values()))
     bases = np.stack([cands[m].increments(sched.days).reshape(sched.weeks, 7).sum(axis=1) for m in present])
     return origin_draws(bases, ww, float(cands[present[0]].y_last), o.state.unc, sched.checks, o.actual,
                         _CAL_PATHS, rng)

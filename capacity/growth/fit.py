@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from capacity.errors import FitError, InputDataError
-from capacity.growth.backtest import as_series, fit_state, prepare, run_backtest
+from capacity.growth.backtest import CVOrigin, as_series, fit_state, prepare, run_backtest
 from capacity.growth.models import MODELS, Candidate
-from capacity.growth.paths import Uncertainty, simulate_paths
+from capacity.growth.paths import Uncertainty, mean_path, simulate_paths
 from capacity.validation import Interval, Options, Seed, StrList, check_args
 
 if TYPE_CHECKING:
@@ -89,6 +89,8 @@ class GrowthFit:
         Candidates that could not be fitted, with the reason.
     notes : tuple of str
         Anything the planner should know about the fit.
+    cv_origins : tuple of CVOrigin
+        What the backtest fitted at each origin (see :meth:`cross_validation`).
 
     Also ``last_date``, ``last_value``, ``rate`` (apps/day now), ``cap`` (apps),
     ``cap_determined``, ``monotone`` and ``params`` (every candidate's parameters).
@@ -107,6 +109,7 @@ class GrowthFit:
     candidates: tuple[Candidate, ...] = field(repr=False)
     failed: dict[str, str] = field(repr=False, default_factory=dict)
     notes: tuple[str, ...] = ()
+    cv_origins: tuple[CVOrigin, ...] = field(repr=False, default=())
 
     # -- fitted state -------------------------------------------------------------------------
 
@@ -220,19 +223,107 @@ class GrowthFit:
         Returns
         -------
         DataFrame
-            Indexed by the future dates; ``mean`` (mean of the paths, apps) and ``lower``/``upper``
-            (the paths' ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles, widened to include
-            the mean when a very skewed distribution would leave it outside a narrow interval).
+            Indexed by the future dates; ``mean`` (the combined forecast, apps: see Notes) and
+            ``lower``/``upper`` (the paths' ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles,
+            widened to include the mean when a very skewed distribution would leave it outside a
+            narrow interval).
+
+        Notes
+        -----
+        ``mean`` is the mixture of the candidates' mean paths: the last count plus the weighted mean
+        of their mean daily increments (the weights of :attr:`weights`), not the average of the
+        simulated paths. It is the forecast the backtest scored (each candidate's mean path, judged
+        on its scaled error) and it does not depend on the random numbers. The average of the paths
+        adds the skew of the rate uncertainty (a log-normal multiplier and compounded future
+        changes), so a handful of paths with a large rate would pull it far from every candidate;
+        that tail belongs in ``upper``, not in the point forecast.
         """
         check_args("GrowthFit.forecast", horizon_days=(horizon_days, [_DAYS]), level=(level, [_LEVEL]),
                    n=(n, [_COUNT]), seed=(seed, [Seed()]))
         p = self.paths(horizon_days, n=n, seed=seed).to_numpy()
-        mean = p.mean(axis=0)
+        mean = self._mean_path(horizon_days)
         lo, hi = np.quantile(p, [(1 - level) / 2, (1 + level) / 2], axis=0)
         return pd.DataFrame(
             {"mean": mean, "lower": np.minimum(lo, mean), "upper": np.maximum(hi, mean)},
             index=self._future_index(horizon_days),
         )
+
+    def _mean_path(self, horizon_days: int) -> np.ndarray:
+        names = [c.name for c in self.candidates if self.weights.get(c.name, 0.0) > 0]
+        by_name = {c.name: c for c in self.candidates}
+        bases = np.stack([by_name[m].increments(horizon_days) for m in names])
+        w = np.array([self.weights[m] for m in names])
+        return mean_path(bases, w, self.last_value, self.monotone)
+
+    def cross_validation(
+        self, *, models: bool = False, n: int = 500, seed: int | np.random.Generator = 0
+    ) -> pd.DataFrame:
+        """The rolling-origin backtest's forecasts next to what happened, one row per origin and day.
+
+        Like statsforecast's ``cross_validation``: at each backtest origin the candidates were fitted
+        on the data up to that day only, and their forecast over the backtest horizon
+        (:attr:`horizon_days`) is set against the observed counts.
+
+        Parameters
+        ----------
+        models : bool
+            Also return one set of rows per candidate (its mean path, and intervals from paths of that
+            candidate alone), besides the combined forecast.
+        n : int
+            Paths simulated per origin for ``lower``/``upper``.
+        seed : int or numpy.random.Generator
+            Their seed.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``origin`` (the last day the fit saw), ``date`` (always after ``origin``),
+            ``horizon`` (days after the origin), ``actual``, ``mean`` (the combined forecast, as in
+            :meth:`forecast`), ``lower``/``upper`` (the central :attr:`level` interval) and ``model``
+            (``"combined"`` or the candidate's name). Oldest origin first. Daily input has a row for
+            every day of the horizon; weekly or monthly input one per observation. Empty when the
+            history was too short for a backtest.
+
+        Notes
+        -----
+        Each origin's intervals use the calibration scale chosen on the *other* origins, as
+        :attr:`coverage` does, so the share of ``combined`` rows at the backtest's checkpoints (every
+        28 days and the horizon's last day) with ``lower <= actual <= upper`` estimates
+        :attr:`coverage`. It is not identical: :attr:`coverage` comes from the calibration's 200 paths
+        per origin at weekly resolution with normal increment noise; these rows from ``n`` daily
+        paths simulated as :meth:`paths` does (gamma noise), with other random numbers.
+        """
+        check_args("GrowthFit.cross_validation", n=(n, [_COUNT]), seed=(seed, [Seed()]))
+        rng = np.random.default_rng(seed)
+        q = [(1 - self.level) / 2, (1 + self.level) / 2]
+        frames = []
+        for o in sorted(self.cv_origins, key=lambda o: o.date):
+            if not len(o.offsets):
+                continue
+            names = list(o.bases)
+            runs = [("combined", names, [o.weights[m] for m in names])]
+            if models:
+                runs += [(m, [m], [1.0]) for m in names]
+            for label, ms, ws in runs:
+                bases = np.stack([o.bases[m] for m in ms])
+                w = np.asarray(ws, dtype=float)
+                lv = simulate_paths(bases, w, o.unc, o.y_last, n, rng, o.scale)[:, o.offsets - 1]
+                mean = mean_path(bases, w, o.y_last, o.unc.monotone)[o.offsets - 1]
+                lo, hi = np.quantile(lv, q, axis=0)
+                frames.append(pd.DataFrame({
+                    "origin": o.date,
+                    "date": o.date + pd.to_timedelta(o.offsets, unit="D"),
+                    "horizon": o.offsets,
+                    "actual": o.actual,
+                    "mean": mean,
+                    "lower": np.minimum(lo, mean),
+                    "upper": np.maximum(hi, mean),
+                    "model": label,
+                }))
+        cols = ["origin", "date", "horizon", "actual", "mean", "lower", "upper", "model"]
+        if not frames:
+            return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
+        return pd.concat(frames, ignore_index=True)[cols]
 
     # -- reporting ----------------------------------------------------------------------------
 
@@ -459,6 +550,7 @@ def fit_growth(
         candidates=tuple(full.cands.values()),
         failed=full.failed,
         notes=_notes(prep, full, bt),
+        cv_origins=bt.cv,
     )
 
 

@@ -22,6 +22,14 @@ change magnitudes too wide for the near future, but widening them compounds absu
 horizons: a missing short-term spread is the current rate's uncertainty). During calibration
 layer 3 uses its normal approximation at weekly resolution, which lets the same random numbers be
 reused for every candidate scale (common random numbers).
+
+**Bounded tail.** The two multipliers of layer 2 are combined on the log scale and the total is clipped
+to ``+-log(RATE_BOUND)``: a path's rate is at most ``RATE_BOUND`` (10) times, and at least a tenth of,
+the combined mean rate. Without the bound a calibration scale of 12 on a log-normal spread of 0.5 gives
+multipliers of ``e^18`` on a few paths, whose mean then dominates any average. The bound is what such
+series do: on the 14 daily registry series of ``data/real/growth``, over 443 quarterly origins, the
+mean rate of the next 365 days was at most 8.4 times (99th percentile 5.5 times) that of the previous
+182 days. Clipping is monotone, so coverage still grows with the calibration scale.
 """
 
 from __future__ import annotations
@@ -30,10 +38,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Uncertainty", "simulate_paths", "OriginDraws", "origin_draws", "CoverageGrid", "SCALE_GRID"]
+__all__ = ["Uncertainty", "simulate_paths", "mean_path", "RATE_BOUND", "OriginDraws", "origin_draws",
+           "CoverageGrid", "SCALE_GRID"]
 
 #: candidate calibration scales for the spread of the rate uncertainty
 SCALE_GRID = np.exp(np.arange(-30, 26) * 0.1)  # 0.05 .. 12.2, includes 1
+#: largest factor by which a simulated path's rate may exceed (or fall short of) the combined mean rate
+RATE_BOUND = 10.0
+_LOG_BOUND = float(np.log(RATE_BOUND))
 
 
 @dataclass(frozen=True)
@@ -116,11 +128,10 @@ def simulate_paths(
     horizon = bases.shape[1]
     base = _combine(bases, weights)
     sd = scale * unc.rate_log_sd
-    g = np.exp(sd * rng.standard_normal(n))
-    rate = base[None, :] * g[:, None]
+    log_g = np.broadcast_to((sd * rng.standard_normal(n))[:, None], (n, horizon))
     if unc.hazard > 0 and unc.shock_sd > 0:
-        c = _jumps(n, horizon, unc.hazard, rng)
-        rate *= np.exp(np.minimum(min(scale, 1.0) * unc.shock_sd * c, 30.0))
+        log_g = log_g + min(scale, 1.0) * unc.shock_sd * _jumps(n, horizon, unc.hazard, rng)
+    rate = base[None, :] * np.exp(np.clip(log_g, -_LOG_BOUND, _LOG_BOUND))
     phi = max(unc.phi, 1e-9)
     if unc.monotone:
         rate = np.maximum(rate, 0.0)
@@ -131,6 +142,15 @@ def simulate_paths(
         inc = rate + sd * rng.standard_normal(rate.shape)
         level = np.maximum(y_last + np.cumsum(inc, axis=1), 0.0)
     return level
+
+
+def mean_path(bases: np.ndarray, weights: np.ndarray, y_last: float, monotone: bool) -> np.ndarray:
+    """The combined forecast: ``y_last`` plus the weighted mean of the candidates' mean increments
+    (clipped at 0 for a count that never fell; the count itself at 0), shape (horizon,)."""
+    base = _combine(bases, weights)
+    if monotone:
+        base = np.maximum(base, 0.0)
+    return np.maximum(y_last + np.cumsum(base), 0.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,10 +198,10 @@ def _levels(d: OriginDraws, scale: float) -> np.ndarray:
     """Simulated counts at the checkpoints for one scale, shape (n, n_checks)."""
     u = d.unc
     sd = scale * u.rate_log_sd
-    g = np.exp(sd * d.z)
-    rate = d.base_w[None, :] * g[:, None]
+    log_g = np.broadcast_to((sd * d.z)[:, None], (len(d.z), len(d.base_w)))
     if u.hazard > 0 and u.shock_sd > 0:
-        rate = rate * np.exp(np.minimum(min(scale, 1.0) * u.shock_sd * d.jumps, 30.0))
+        log_g = log_g + min(scale, 1.0) * u.shock_sd * d.jumps
+    rate = d.base_w[None, :] * np.exp(np.clip(log_g, -_LOG_BOUND, _LOG_BOUND))
     if u.monotone:
         rate = np.maximum(rate, 0.0)
     acc = np.cumsum(rate, axis=1)[:, d.checks - 1]
