@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from capacity.charts import label_text
 from capacity.validation import InstanceOf, Interval, check_args
 
 if TYPE_CHECKING:
     import altair as alt
 
 __all__ = ["messaging_chart"]
+
+
 
 
 def messaging_chart(
@@ -58,11 +61,15 @@ def messaging_chart(
         servers=(servers, [Interval(int, 1, None)]),
         level=(level, [Interval(float, 0, 1, closed="neither")]),
     )
-    obs = observed.copy()
+    # strategy labels are drawn (legend): never hand the renderer a control character
+    curves = curves.assign(strategy=curves["strategy"].map(label_text))
+    obs = observed.assign(strategy=observed["strategy"].map(label_text))
     obs["date"] = obs["date"].dt.strftime("%Y-%m-%d")
     x = alt.X("apps:Q", title="live apps")
-    y_title = f"CPU per server, {servers} servers [%]"
-    color = alt.Color("strategy:N", title="strategy")
+    y_title = f"CPU per server, {servers} server{'' if servers == 1 else 's'} [%]"
+    # the legend shows the lines as drawn (solid strokes), not the pale band the first layer paints
+    legend = alt.Legend(symbolType="stroke", symbolOpacity=1, symbolStrokeWidth=2.5, symbolSize=300)
+    color = alt.Color("strategy:N", title="strategy", legend=legend)
     band = alt.Chart(curves).mark_area(opacity=0.2).encode(
         x=x, y=alt.Y("mean_lower:Q", title=y_title), y2="mean_upper:Q", color=color
     )

@@ -48,7 +48,8 @@ def report_charts(forecast: Forecast) -> dict[str, alt.TopLevelMixin]:
             width=640, height=260, title="Live apps: history, forecast (80% band) and regime changes"),
         "messaging": load.chart(limit=plan.limit, servers=plan.servers).properties(
             width=640, height=260,
-            title=f"Messaging CPU vs apps per fan-out strategy ({plan.servers} servers)"),
+            title=f"Messaging CPU vs apps per fan-out strategy ({plan.servers} "
+                  f"server{'' if plan.servers == 1 else 's'})"),
         "utilisation": utilisation_fan(plan, history=daily_tier_cpu(forecast.inputs.samples,
                                                                     servers=plan.servers)),
         "crossing": crossing_histogram(plan),
