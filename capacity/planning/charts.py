@@ -6,8 +6,9 @@ imported at run time (the results only come in as arguments), and altair only wh
 it does not import under ``python -OO``.
 
 Text drawn from the data (project and strategy names) goes through :func:`capacity.charts.label_text`
-first: the SVG renderer aborts the process on control characters. Date axes take their ticks from :func:`time_axis`,
-one tick per calendar unit with a format fitted to the span, so labels neither repeat nor collide.
+first: the SVG renderer aborts the process on control characters. Date axes take their ticks from
+:func:`time_axis`, one tick per calendar unit with a format fitted to the span, so labels neither
+repeat nor collide.
 """
 
 from __future__ import annotations
