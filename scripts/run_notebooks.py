@@ -76,6 +76,23 @@ def notebook_path(name: str) -> Path:
     return path
 
 
+def _ipc_kernel_manager() -> type:
+    """A kernel manager that talks to the kernel over Unix sockets: a local kernel needs no TCP, and
+    ipykernel warns on every start that TCP without encryption can be eavesdropped."""
+    import tempfile
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.transport = "ipc"
+            # the sockets' path prefix: a private folder, as short as Unix socket paths need
+            self.ip = str(Path(tempfile.mkdtemp(prefix="capacity-kernel-")) / "kernel")
+
+    return IPCKernelManager
+
+
 def execute(name: str, parameters: dict[str, Any] | None = None, *, strict: bool = True,
             kernel_name: str = "python3"):
     """Run one notebook top to bottom and return the executed notebook (nbformat node).
@@ -94,7 +111,8 @@ def execute(name: str, parameters: dict[str, Any] | None = None, *, strict: bool
     # the kernel named python3 is this interpreter's own ipykernel (jupyter_client runs "python" as
     # sys.executable, and a virtual environment's kernelspecs come before the user's)
     nb = papermill.execute_notebook(nb, None, parameters=parameters or {}, kernel_name=kernel_name,
-                                    cwd=str(path.parent), progress_bar=False)
+                                    cwd=str(path.parent), progress_bar=False,
+                                    kernel_manager_class=_ipc_kernel_manager())
     nb.metadata.papermill["input_path"] = str(path)  # papermill stored the whole in-memory notebook here
     return nb
 
