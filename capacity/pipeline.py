@@ -12,15 +12,26 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from capacity.config import Config, PrometheusSource, load_config
-from capacity.data import PATH, attach_apps, load_apps, load_messaging
+from capacity.data import (
+    MESSAGING_COLUMNS,
+    PATH,
+    apply_tier_changes,
+    attach_apps,
+    drop_implausible,
+    implausible_apps,
+    load_apps,
+    load_messaging,
+    load_tier_changes,
+    read_table,
+)
 from capacity.errors import ArgumentError, CapacityError, ConfigError, InputDataError
 from capacity.validation import (
     Constraint,
@@ -49,23 +60,85 @@ _PROGRESS = HasMethods("__call__", what="a callable")
 _DATA = InstanceOf(tuple)  # (apps, samples) from read_data
 
 
+_ENDS = {"apps": "app counts", "messaging": "messaging samples"}
+_LISTED = 5  # excluded counts named one by one in a note; the rest are counted
+
+
+def _counts(n: int) -> str:
+    return f"{n} app count{'s' if n != 1 else ''}"
+
+
+def _listed(rows: pd.DataFrame) -> str:
+    """Excluded counts as one line: ``2010-09-15 999,999,999; ...`` (the first few, then how many more)."""
+    items = [f"{pd.Timestamp(r.date).date()} {r.value:,}" for r in rows.head(_LISTED).itertuples()]
+    more = f"; and {len(rows) - _LISTED} more" if len(rows) > _LISTED else ""
+    return "; ".join(items) + more + f" ({rows['reason'].iloc[0]})"
+
+
+def _no_exclusions() -> pd.DataFrame:
+    return pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype="int64"),
+                         "reason": pd.Series(dtype=object)})
+
+
 @dataclass(frozen=True, eq=False)
 class Inputs:
-    """The validated inputs as known on ``as_of``."""
+    """The validated inputs as known on ``as_of``.
+
+    Attributes
+    ----------
+    config : Config
+    as_of : Timestamp
+        The last day whose data is used (tz-naive UTC).
+    apps : DataFrame
+        :func:`~capacity.data.load_apps` output up to ``as_of``, without the excluded counts.
+    samples : DataFrame
+        :func:`~capacity.data.load_messaging` output with an ``apps`` column, up to the end of ``as_of``.
+    strategy : str
+        Fan-out strategy in force on ``as_of``.
+    servers : int
+        Messaging servers in service on ``as_of``.
+    excluded : DataFrame
+        The app counts left out of the fit as implausible (:func:`~capacity.data.implausible_apps`):
+        ``date``, ``value``, ``reason``, one row each; empty when there are none or when
+        ``data.keep_implausible`` keeps them. Reports show these rows.
+    data_age_days : int
+        How old the newest data is on ``as_of`` [days]: the larger of ``as_of`` minus the last
+        app-count day and ``as_of`` minus the day of the last messaging sample known on ``as_of``
+        (0: data up to date).
+    data_ends : mapping
+        ``{"apps": day, "messaging": day}``: the last app-count day and the day of the last messaging
+        sample known on ``as_of`` (before any exclusion).
+    """
 
     config: Config
-    as_of: pd.Timestamp  # the last day whose data is used (tz-naive UTC)
-    apps: pd.DataFrame  # load_apps output, up to as_of
-    samples: pd.DataFrame  # load_messaging output with an ``apps`` column, up to the end of as_of
-    strategy: str  # fan-out strategy in force on as_of
-    servers: int  # messaging servers in service on as_of
+    as_of: pd.Timestamp
+    apps: pd.DataFrame
+    samples: pd.DataFrame
+    strategy: str
+    servers: int
+    excluded: pd.DataFrame = field(default_factory=_no_exclusions)
+    data_age_days: int = 0
+    data_ends: Mapping[str, pd.Timestamp] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         frame = [InstanceOf(pd.DataFrame)]
         check_args("Inputs", config=(self.config, [InstanceOf(Config)]),
                    as_of=(self.as_of, [InstanceOf(pd.Timestamp)]), apps=(self.apps, frame),
                    samples=(self.samples, frame), strategy=(self.strategy, [Text()]),
-                   servers=(self.servers, [Interval(int, 1, None)]))
+                   servers=(self.servers, [Interval(int, 1, None)]), excluded=(self.excluded, frame),
+                   data_age_days=(self.data_age_days, [Interval(int, 0, None)]))
+
+    def notes(self) -> list[str]:
+        """One line per thing a reader must know about the inputs: excluded counts, the data's age."""
+        lines = []
+        if len(self.excluded):
+            lines.append(f"excluded {_counts(len(self.excluded))} from the fit as implausible "
+                         f"(data.keep_implausible = true keeps them): {_listed(self.excluded)}")
+        if self.data_age_days > 0:
+            ends = ", ".join(f"{_ENDS[name]} end {day.date()}" for name, day in self.data_ends.items())
+            lines.append(f"the newest data is {self.data_age_days} days old on {self.as_of.date()}"
+                         + (f" ({ends})" if ends else ""))
+        return lines
 
     def __repr__(self) -> str:
         return (f"Inputs(as_of={self.as_of.date()}, apps={len(self.apps)} days to "
@@ -108,12 +181,41 @@ def _read_apps(config: Config) -> pd.DataFrame:
                      new_apps_col=cols.get("new_apps"))
 
 
+# stands in for the strategy and server count of a file without them when data.tier_changes gives both
+_FROM_CHANGES = {"strategy": "from-tier-changes", "servers": 1}
+
+
 def _read_messaging(config: Config) -> pd.DataFrame:
+    """The messaging samples: a file (with its constant columns and CPU scale) or a Prometheus query,
+    then the tier change log (``data.tier_changes``) when the config names one."""
     if isinstance(config.messaging, PrometheusSource):
-        return _fetch(config, "messaging", config.messaging)
-    mcols = {f"{k}_col" if k != "cpu_percent" else "cpu_col": v
-             for k, v in config.messaging_columns.items()}
-    return load_messaging(config.messaging, **mcols)
+        samples = _fetch(config, "messaging", config.messaging)
+    else:
+        mcols = {f"{k}_col" if k != "cpu_percent" else "cpu_col": v
+                 for k, v in config.messaging_columns.items()}
+        defaults = {**(_FROM_CHANGES if config.tier_changes else {}), **config.messaging_defaults}
+        samples = load_messaging(config.messaging, **mcols, defaults=defaults or None,
+                                 cpu_scale=config.cpu_scale)
+    return samples if config.tier_changes is None else _with_tier_changes(config, samples)
+
+
+def _with_tier_changes(config: Config, samples: pd.DataFrame) -> pd.DataFrame:
+    """Every sample's strategy and server count from the change log, which must start by the first sample."""
+    path = config.tier_changes
+    found = read_table(path).columns
+    missing = [c for c in ("timestamp", "strategy", "servers") if c not in found]
+    if missing:
+        raise InputDataError(f"{path}: column {missing[0]!r} is missing from the tier changes (columns "
+                             f"found: {', '.join(map(repr, found))}); data.tier_changes needs the columns "
+                             "timestamp, strategy and servers")
+    changes = load_tier_changes(path)
+    first_change, first_sample = changes["timestamp"].iloc[0], samples["timestamp"].min()
+    if first_sample < first_change:
+        raise InputDataError(f"{path}: the first change ({first_change}) comes after the first messaging "
+                             f"sample ({first_sample}); start the change log (data.tier_changes) on or "
+                             "before it")
+    out = apply_tier_changes(samples.drop(columns=["strategy", "servers"]), changes)
+    return out[list(MESSAGING_COLUMNS)]
 
 
 def _fetch(config: Config, name: str, source: PrometheusSource) -> pd.DataFrame:
@@ -156,6 +258,13 @@ def load_inputs(
                              f"({apps.index[0].date()})")
     apps = apps.loc[:day]
     samples = samples[samples["timestamp"] < day + pd.Timedelta(days=1)]
+    ends = {"apps": apps.index[-1]}
+    if len(samples):
+        ends["messaging"] = samples["timestamp"].max().normalize()
+    age = _data_age(config, day, ends)
+    excluded = implausible_apps(apps)
+    if len(excluded) and not config.keep_implausible:
+        apps = drop_implausible(apps, excluded)
     samples = attach_apps(samples, apps)
     if samples.empty:
         raise InputDataError(f"{config.messaging}: no messaging samples on or before {day.date()} "
@@ -167,7 +276,33 @@ def load_inputs(
         raise ConfigError(f"{config.path}: key '{key}': the strategy in force, {strategy!r}, is not "
                           f"defined (defined: {', '.join(config.strategies)})")
     return Inputs(config=config, as_of=day, apps=apps, samples=samples, strategy=strategy,
-                  servers=int(config.servers or latest["servers"]))
+                  servers=int(config.servers or latest["servers"]),
+                  excluded=_no_exclusions() if config.keep_implausible else _exclusions(excluded),
+                  data_age_days=age, data_ends=ends)
+
+
+def _exclusions(flagged: pd.DataFrame) -> pd.DataFrame:
+    """implausible_apps' rows as Inputs.excluded: date, value (int64), reason."""
+    out = flagged[["date", "value", "reason"]].reset_index(drop=True)
+    return out.astype({"date": "datetime64[ns]", "value": "int64", "reason": object})
+
+
+def _data_age(config: Config, day: pd.Timestamp, ends: Mapping[str, pd.Timestamp]) -> int:
+    """Days from the newest data known on ``day`` to ``day``; beyond data.max_age_days, an error.
+
+    Unless ``data.allow_stale`` (``--allow-stale``) says to plan on old data anyway, the error names
+    the older input, its last day, its age and the setting.
+    """
+    ages = {name: (day - end).days for name, end in ends.items()}
+    name = max(ages, key=ages.get)
+    if ages[name] > config.max_age_days and not config.allow_stale:
+        what = "app count" if name == "apps" else "messaging sample"
+        source = config.apps if name == "apps" else config.messaging
+        raise InputDataError(
+            f"{source}: stale data: the newest {what} ({ends[name].date()}) is {ages[name]} days older than "
+            f"the as-of date {day.date()}, more than data.max_age_days = {config.max_age_days}; update the "
+            f"data, or plan on it anyway with --allow-stale (data.allow_stale = true)")
+    return max(ages[name], 0)
 
 
 def run_inputs(config: str | Path | Config | None = None, *, as_of: dt.date | None = None) -> Inputs:
@@ -300,6 +435,8 @@ def run(
     strategies = _strategies(config)
     _say(progress, "loading data")
     inputs = load_inputs(config, as_of=as_of, data=data)
+    for note in inputs.notes():
+        _say(progress, note)
     projects = projects_from_config(config, strategies)
     limit = _limit(config)
     _say(progress, f"fitting growth on {len(inputs.apps):,} days of app counts")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -99,3 +100,153 @@ def test_replay_chart_and_public_names(weekly):
 def test_replay_needs_dates():
     with pytest.raises(ValueError, match="at least one as_of date"):
         replay(as_of=[])
+
+
+# --- issue 13: implausible counts, stale data, a plain CPU trace from a config ------------------------
+
+SAMPLE = capacity.config.DEFAULT_CONFIG.parent
+
+
+def _config(tmp_path, *, apps=SAMPLE / "apps.csv", messaging=SAMPLE / "messaging.csv", data_extra=""):
+    """The sample's plan with other data files (and more [data] settings) in ``tmp_path``."""
+    text = (SAMPLE / "plan.toml").read_text()
+    text = text.replace('apps = "apps.csv"', f'apps = "{apps}"', 1)
+    text = text.replace('messaging = "messaging.csv"', f'messaging = "{messaging}"\n{data_extra}', 1)
+    path = tmp_path / "plan.toml"
+    path.write_text(text)
+    return capacity.load_config(path)
+
+
+def _at_risk(headline: str) -> str:
+    return headline.rsplit(";", 1)[-1].strip()  # "3 of 3 projects at risk."
+
+
+@pytest.fixture(scope="module")
+def spiked(tmp_path_factory):
+    """The sample's app counts with one absurd day, 2010-10-01 = 999,999,999."""
+    folder = tmp_path_factory.mktemp("spiked")
+    apps = pd.read_csv(SAMPLE / "apps.csv", dtype=str)
+    apps.loc[apps["date"] == "2010-10-01", "apps"] = "999999999"
+    apps.to_csv(folder / "apps.csv", index=False)
+    return folder / "apps.csv"
+
+
+def test_an_absurd_app_count_is_excluded_named_and_the_verdict_stands(tmp_path, spiked):
+    said = []
+    clean = run(as_of=dt.date(2010, 10, 20), n_paths=500)
+    result = run(_config(tmp_path, apps=spiked), as_of=dt.date(2010, 10, 20), n_paths=500,
+                 progress=said.append)
+    assert _at_risk(result.plan.headline) == _at_risk(clean.plan.headline) == "3 of 3 projects at risk."
+    assert abs(result.plan.crossing.p50 - clean.plan.crossing.p50) <= pd.Timedelta(days=3)
+    excluded = result.inputs.excluded
+    assert list(excluded.columns) == ["date", "value", "reason"]
+    assert excluded[["date", "value"]].values.tolist() == [[pd.Timestamp("2010-10-01"), 999_999_999]]
+    assert excluded["reason"].iloc[0].startswith("spike: jumps from")
+    assert pd.Timestamp("2010-10-01") not in result.inputs.apps.index
+    assert result.inputs.apps["apps"].max() < 1_000_000 and result.inputs.samples["apps"].max() < 1_000_000
+    notes = [line for line in said if "implausible" in line]
+    assert len(notes) == 1 and "2010-10-01 999,999,999" in notes[0] and "data.keep_implausible" in notes[0]
+    assert clean.inputs.excluded.empty
+
+
+def test_keep_implausible_keeps_them(tmp_path, spiked):
+    config = _config(tmp_path, apps=spiked, data_extra="keep_implausible = true")
+    inputs = capacity.pipeline.load_inputs(config)
+    assert inputs.apps.loc["2010-10-01", "apps"] == 999_999_999
+    assert inputs.excluded.empty and inputs.notes() == []
+
+
+def test_stale_data_is_refused_beyond_max_age_unless_allowed(tmp_path):
+    from capacity.pipeline import load_inputs
+
+    config = capacity.load_config()
+    assert load_inputs(config).data_age_days == 0
+    with pytest.raises(capacity.InputDataError,
+                       match=r"apps\.csv: stale data: the newest app count \(2010-12-31\) is 518 days older "
+                             r"than the as-of date 2012-06-01, more than data\.max_age_days = 21; "
+                             r".*--allow-stale \(data\.allow_stale = true\)"):
+        load_inputs(config, as_of=dt.date(2012, 6, 1))
+    old = load_inputs(dataclasses.replace(config, allow_stale=True), as_of=dt.date(2012, 6, 1))
+    assert old.data_age_days == 518
+    assert old.data_ends == {"apps": pd.Timestamp("2010-12-31"), "messaging": pd.Timestamp("2010-12-31")}
+    assert old.notes() == ["the newest data is 518 days old on 2012-06-01 (app counts end 2010-12-31, "
+                           "messaging samples end 2010-12-31)"]
+
+
+def test_the_older_input_decides_the_age(tmp_path):
+    from capacity.pipeline import load_inputs, read_data
+
+    config = capacity.load_config()
+    apps, samples = read_data(config)
+    data = (apps, samples[samples["timestamp"] < "2010-10-01"])  # messaging stops on 2010-09-30
+    assert load_inputs(config, as_of=dt.date(2010, 10, 21), data=data).data_age_days == 21  # the limit
+    with pytest.raises(capacity.InputDataError, match=r"messaging\.csv: stale data: the newest messaging "
+                                                      r"sample \(2010-09-30\) is 22 days older"):
+        load_inputs(config, as_of=dt.date(2010, 10, 22), data=data)
+    strict = dataclasses.replace(config, max_age_days=0)
+    with pytest.raises(capacity.InputDataError, match="data.max_age_days = 0"):
+        load_inputs(strict, as_of=dt.date(2010, 10, 1), data=data)
+
+
+@pytest.fixture(scope="module")
+def trace(tmp_path_factory):
+    """One server's CPU of the sample as a plain ``timestamp,value`` trace (0..1), and its change log."""
+    folder = tmp_path_factory.mktemp("trace")
+    samples = pd.read_csv(SAMPLE / "messaging.csv")
+    one = samples[samples["server"] == "msg-1"]
+    pd.DataFrame({"timestamp": one["timestamp"], "value": one["cpu_percent"] / 100}).to_csv(
+        folder / "trace.csv", index=False)
+    changed = (one["strategy"] != one["strategy"].shift()) | (one["servers"] != one["servers"].shift())
+    log = one.loc[changed, ["timestamp", "strategy", "servers"]].astype(str)
+    log.loc[log.index[1:], "strategy"] = log["strategy"].where(log["strategy"] != log["strategy"].shift(), "")
+    assert len(log) >= 3 and (log["strategy"] == "").any()  # the log has changes of each kind, and blanks
+    log.to_csv(folder / "changes.csv", index=False)
+    return folder, one.reset_index(drop=True)
+
+
+TRACE = ('cpu_scale = "fraction"\ntier_changes = "changes.csv"\n[data.messaging_columns]\n'
+         'cpu_percent = "value"\n[data.messaging_defaults]\nserver = "msg-1"\n')
+
+
+def test_a_plain_cpu_trace_runs_from_a_config(trace):
+    folder, one = trace
+    config = _config(folder, messaging="trace.csv", data_extra=TRACE)
+    apps, samples = capacity.pipeline.read_data(config)
+    assert list(samples.columns) == ["timestamp", "server", "cpu_percent", "strategy", "servers"]
+    assert (samples["server"] == "msg-1").all()
+    np.testing.assert_allclose(samples["cpu_percent"], one["cpu_percent"], rtol=1e-12)
+    assert samples["strategy"].tolist() == one["strategy"].tolist()
+    assert samples["servers"].tolist() == one["servers"].tolist()
+    result = run(config, n_paths=300)
+    assert result.inputs.servers == 4 and result.inputs.strategy == "broadcast"
+    assert _at_risk(result.plan.headline) == "3 of 3 projects at risk."  # msg-1 alone runs hotter
+
+
+def test_constant_columns_without_a_change_log(trace):
+    folder, _ = trace
+    extra = ('cpu_scale = "fraction"\n[data.messaging_columns]\ncpu_percent = "value"\n'
+             '[data.messaging_defaults]\nserver = "db-1"\nstrategy = "broadcast"\nservers = 4\n')
+    _, samples = capacity.pipeline.read_data(_config(folder, messaging="trace.csv", data_extra=extra))
+    assert set(samples["strategy"]) == {"broadcast"} and set(samples["servers"]) == {4}
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ("timestamp,strategy,servers\n2010-01-01,broadcast,3\n",
+         r"changes\.csv: the first change \(2010-01-01 00:00:00\) comes after the first messaging sample "
+         r"\(2009-06-01 00:00:00\); start the change log \(data\.tier_changes\) on or before it"),
+        ("timestamp,strategy\n2009-06-01,broadcast\n",
+         r"changes\.csv: column 'servers' is missing from the tier changes \(columns found: 'timestamp', "
+         r"'strategy'\); data\.tier_changes needs the columns timestamp, strategy and servers"),
+        ("timestamp,strategy,servers\n2009-06-01,broad\x07cast,3\n",
+         r"changes\.csv, column 'strategy', row 1: .* contains a control character"),
+    ],
+    ids=["starts-late", "missing-column", "control-character"],
+)
+def test_a_bad_change_log_names_the_file(tmp_path, trace, changes, match):
+    folder, _ = trace
+    (tmp_path / "changes.csv").write_text(changes)
+    config = _config(tmp_path, messaging=folder / "trace.csv", data_extra=TRACE)
+    with pytest.raises(capacity.InputDataError, match=match):
+        capacity.pipeline.read_data(config)
