@@ -167,6 +167,11 @@ def _forecast(args: argparse.Namespace) -> int:
 
     config = _config(args)
     out = _out_dir(args, config)
+    day = args.as_of or config.as_of
+    if day:  # a link or folder in the way is found before the work, not after it
+        from capacity.report.publish import check_destination
+
+        check_destination(out, day.isoformat(), latest=True)
     data = _stored_inputs(Path(args.inputs)) if args.inputs else None
     result = run(config, as_of=args.as_of, progress=None if args.quiet else stderr_progress, data=data)
     if not args.quiet:
@@ -285,8 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"capacity: error: {exc}", file=sys.stderr)
         # a source that cannot be reached is not bad input: it says exit 1 (try again later)
         return getattr(exc, "exit_status", EXIT_BAD_INPUT)
-    except KeyboardInterrupt:
-        print("capacity: interrupted; nothing was written", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        published = getattr(exc, "published", None)  # set when the signal came after publishing
+        what = f"the report was published: {published}" if published else "nothing was written"
+        print(f"capacity: interrupted; {what}", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug or an environment problem: say what, without a traceback wall
         print(f"capacity: failed: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -85,3 +85,37 @@ def test_import_is_light():
             "if m in sys.modules]; print(heavy)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_sigint_after_publishing_says_the_report_was_published(monkeypatch, capsys):
+    import signal
+
+    import capacity.cli
+    from capacity.report.publish import PublishInterrupted
+
+    def interrupted(args):
+        raise PublishInterrupted(signal.SIGINT, Path("out/2010-10-20"))
+
+    monkeypatch.setattr(capacity.cli, "_forecast", interrupted)
+    assert main(["forecast"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == "capacity: interrupted; the report was published: out/2010-10-20"
+
+
+def test_a_foreign_link_in_the_way_is_refused_before_the_work(tmp_path, monkeypatch, capsys):
+    import capacity.pipeline
+
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "keep.txt").write_text("mine")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "2010-10-20").symlink_to(archive)
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the pipeline ran before the destination was checked")
+
+    monkeypatch.setattr(capacity.pipeline, "run", no_work)
+    assert main(["forecast", "--quiet", "--out", str(out)]) == 2
+    assert "capacity did not make" in capsys.readouterr().err
+    assert (archive / "keep.txt").read_text() == "mine"
