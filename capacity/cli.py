@@ -180,6 +180,9 @@ def _forecast(args: argparse.Namespace) -> int:
     plan = result.plan
     if not args.quiet:
         print(plan.headline)
+        if result.inputs.data_age_days:
+            print(f"  data: the newest is {result.inputs.data_age_days} days older than the as-of date "
+                  f"{plan.as_of.date()}")
         for r in plan.deadlines.itertuples():
             if r.status in ("landed", "in effect"):
                 print(f"  {r.project}: {r.status}")

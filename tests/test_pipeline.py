@@ -250,3 +250,18 @@ def test_a_bad_change_log_names_the_file(tmp_path, trace, changes, match):
     config = _config(tmp_path, messaging=folder / "trace.csv", data_extra=TRACE)
     with pytest.raises(capacity.InputDataError, match=match):
         capacity.pipeline.read_data(config)
+
+
+def test_excluded_counts_and_data_age_reach_the_report(tmp_path, spiked):
+    import json
+
+    from capacity.report.html import write_report
+
+    result = run(_config(tmp_path, apps=spiked), as_of=dt.date(2010, 10, 20), n_paths=300)
+    folder = write_report(result, tmp_path / "out")
+    data = json.loads((folder / "summary.json").read_text())["data"]
+    assert data["excluded"][0]["date"] == "2010-10-01" and data["excluded"][0]["value"] == 999_999_999
+    assert data["age_days"] == 0 and data["newest"]["apps"] == "2010-10-20"
+    page = (folder / "index.html").read_text()
+    assert "Left out of the growth fit as implausible" in page and "999,999,999" in page
+    assert "Newest data:" in page

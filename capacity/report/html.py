@@ -44,7 +44,11 @@ and charts keep their drawn size (their text stays legible) instead of shrinking
   ``notes``: what the fit had to decide, e.g. a break too recent to backtest) and
   ``messaging`` (``params`` u0, a, b with ``lower``/``upper``, ``cores_per_server``);
 - ``backtest``: ``horizon_days``, ``level``, ``coverage``, and per growth model ``mase``;
-- ``inputs``: ``config``, ``apps``, ``messaging``: each ``file`` (name) and ``sha256``.
+- ``inputs``: ``config``, ``apps``, ``messaging``: each ``file`` (name) and ``sha256``; an input read
+  from a server also ``source``, ``server`` (without credentials), ``query``, ``step``, ``start``, ``end``;
+- ``data``: ``newest`` (``apps``, ``messaging``: the last day with data), ``age_days`` (how much older
+  the newest data is than ``as_of``), ``excluded`` (app counts left out of the fit as implausible:
+  ``date``, ``value``, ``reason``).
 """
 
 from __future__ import annotations
@@ -150,7 +154,15 @@ def summary_dict(forecast: Forecast) -> dict[str, Any]:
                      "coverage": _num(growth.coverage, 4),
                      "mase": {str(k): _num(v, 4) for k, v in mase.items()}},
         "inputs": report_inputs(forecast.inputs)[0],
+        "data": _data_dict(forecast.inputs),
     }
+
+
+def _data_dict(inputs: Any) -> dict[str, Any]:
+    """How old the newest data is on the as-of date, and the app counts left out of the fit."""
+    return {"newest": {k: _iso(v) for k, v in inputs.data_ends.items()}, "age_days": inputs.data_age_days,
+            "excluded": [{"date": _iso(r["date"]), "value": _num(r["value"], 1), "reason": str(r["reason"])}
+                         for r in inputs.excluded.to_dict("records")]}
 
 
 # ----------------------------------------------------------------------------- tables
@@ -315,7 +327,23 @@ def _head(forecast: Forecast, summary: Mapping[str, Any]) -> list[str]:
         f"horizon {plan.horizon_days} days (to {_d(c.horizon_end)}). "
         f"Crossing P10/P50/P90: {_d(c.p10)} / {_d(c.p50)} / {_d(c.p90)}; "
         f"P(no crossing within the horizon) {c.p_none:.0%}.</p>",
+        *_data_notes(summary["data"]),
     ]
+
+
+def _data_notes(data: Mapping[str, Any]) -> list[str]:
+    """Beside the headline: how fresh the data is, and what was left out of the fit (never silently)."""
+    newest = ", ".join(f"{_e(k)} {_d(v)}" for k, v in data["newest"].items())
+    age = data["age_days"]
+    plural = "s" if age != 1 else ""
+    fresh = "up to the as-of date" if age == 0 else f"<strong>{age} day{plural} old</strong>"
+    notes = [f'<p class="muted">Newest data: {newest} ({fresh}).</p>']
+    if data["excluded"]:
+        listed = "; ".join(f"{_d(x['date'])}: {x['value']:,.0f} ({_e(x['reason'])})"
+                           for x in data["excluded"])
+        notes.append(f"<p><strong>Left out of the growth fit as implausible</strong> "
+                     f"(data.keep_implausible = true keeps them): {listed}.</p>")
+    return notes
 
 
 def _deadlines_section(plan: Any, svgs: Mapping[str, str]) -> list[str]:
