@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,13 +25,18 @@ from capacity.growth.paths import SCALE_GRID, CoverageGrid, OriginDraws, Uncerta
 from capacity.growth.regimes import Segmentation, segment_rate
 
 __all__ = ["MIN_OBS", "MIN_BLOCKS", "Prepared", "as_series", "prepare", "FitState", "fit_state", "observe",
-           "BacktestResult", "CVOrigin", "Schedule", "Origin", "run_backtest", "replay"]
+           "fit_states", "BacktestResult", "CVOrigin", "Schedule", "Origin", "run_backtest", "replay"]
 
 #: fewest observations and fewest rate blocks (weeks for daily data) a fit accepts
 MIN_OBS = 10
 MIN_BLOCKS = 8
 #: paths per backtest origin used for calibration
 _CAL_PATHS = 200
+#: fewest checkpoints observed before an origin for its nested calibration (else scale 1)
+_MIN_CAL_CHECKS = 4
+#: older warm-up origins replayed before the scored ones: they only feed the scored origins' nested
+#: weights and calibration (what a forecaster at that origin could already have learned)
+_WARMUP = 4
 #: shortest training history of a backtest origin, days
 _MIN_TRAIN_DAYS = 84
 
@@ -228,22 +234,36 @@ def fit_state(
 ) -> FitState:
     """Segment the rate and fit every registered candidate named in ``names`` to ``p``.
 
-    ``reuse`` is what the whole series' fit left for the backtest origins (:attr:`FitState.reuse`).
+    ``reuse`` is what the fit at the previous, older origin left (:attr:`FitState.reuse`).
     """
-    seg = segment_rate(p.dates, p.t, p.y, block=p.block, penalty=penalty,
-                       min_blocks=p.min_blocks)
-    data = observe(p, seg, cap, reuse or {})
-    cands: dict[str, Candidate] = {}
-    failed: dict[str, str] = {}
+    return fit_states([p], names, cap, penalty, [reuse or {}])[0]
+
+
+def fit_states(
+    ps: list[Prepared],
+    names: Collection[str],
+    cap: float | None,
+    penalty: float,
+    reuses: list[Mapping[str, Any]] | None = None,
+) -> list[FitState]:
+    """:func:`fit_state` for several truncations at once: each model fits all of them in one call
+    (:meth:`~capacity.growth.models.GrowthModel.fit_many`, vectorised by the local trend)."""
+    segs = [segment_rate(p.dates, p.t, p.y, block=p.block, penalty=penalty, min_blocks=p.min_blocks)
+            for p in ps]
+    reuses = reuses or [{} for _ in ps]
+    datas = [observe(p, seg, cap, r) for p, seg, r in zip(ps, segs, reuses, strict=True)]
+    cands: list[dict[str, Candidate]] = [{} for _ in ps]
+    failed: list[dict[str, str]] = [{} for _ in ps]
     for name, model in MODELS.items():
         if name not in names:
             continue
-        c = model.fit(data)
-        if c is None:
-            failed[name] = model.failure
-        else:
-            cands[name] = c
-    return FitState(seg, cands, uncertainty_of(seg, p.monotone), failed)
+        for i, c in enumerate(model.fit_many(datas)):
+            if c is None:
+                failed[i][name] = model.failure
+            else:
+                cands[i][name] = c
+    return [FitState(seg, c, uncertainty_of(seg, p.monotone), f)
+            for p, seg, c, f in zip(ps, segs, cands, failed, strict=True)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,6 +304,7 @@ class BacktestResult:
     n_origins: int
     notes: tuple[str, ...]
     cv: tuple[CVOrigin, ...] = ()
+    coverage_nested: float = np.nan
 
 
 @dataclass(frozen=True, eq=False)
@@ -342,18 +363,25 @@ def run_backtest(
     level: float,
     seed: int | np.random.Generator,
 ) -> BacktestResult:
-    """Rolling-origin backtest at the planning horizon, candidate weights and calibration.
+    """Rolling-origin backtest at the planning horizon, candidate weights and calibration, leak-free.
 
     Origins sit ``horizon`` days before the end and then every quarter of the horizon earlier
-    (``n_origins`` of them, each with at least 12 weeks of history). At each one every candidate
-    is refitted to the data known then (reusing what the whole series' fit left, such as the
-    local-trend variances: the "reduced budget" that keeps this fast) and judged every 4 weeks up
-    to the horizon. Weights are proportional to ``1 / mase`` (candidates under 2 % dropped). The
-    calibration scale is the smallest on the grid whose pooled coverage reaches ``level``; the
-    reported coverage judges each origin with the scale calibrated on the others.
+    (``n_origins`` of them, each with at least 12 weeks of history). At each one everything is
+    estimated from the data known then: the segmentation, every candidate with all its parameters
+    (the local trend's variances included) and the path uncertainty; each forecast is judged every 4
+    weeks up to the horizon.
+
+    The scheme is nested. An origin's own weights and calibration scale come only from the
+    checkpoints of older origins that had been observed by that origin's date (the weights
+    proportional to ``1 / mase`` over them, the scale the smallest on the grid whose pooled coverage
+    there reaches ``level``; with nothing observed yet, the fallback weights and scale 1). The final
+    fit's weights come from every origin's errors, and its scale from every origin's checkpoints,
+    each origin's paths combined with its *own* nested weights: no choice is scored on the data that
+    made it. The reported coverage judges each origin at its own nested scale.
     """
     sched = Schedule.of(float(p.t[-1]), horizon)
-    origins = replay(p, full, names, cap, penalty, sched, n_origins)
+    every_origin = replay(p, full, names, cap, penalty, sched, n_origins + _WARMUP if n_origins else 0)
+    origins = every_origin[-n_origins:] if n_origins else []
     if len(origins) < 2:
         lead = full.regime_model
         note = (f"history too short for a rolling-origin backtest at {sched.days} days: "
@@ -362,8 +390,13 @@ def run_backtest(
         w = _fallback_weights(full)
         table = _table(full, w, sched.days, [], n_origins=len(origins))
         return BacktestResult(table, w, 1.0, np.nan, np.nan, sched.days, len(origins), (note,))
-    scaled, absolute = _errors(origins, list(full.cands), sched)
-    mase, w = _weigh(scaled)
+    model_names = list(full.cands)
+    warm = len(every_origin) - len(origins)
+    scaled_all, absolute_all = _errors(every_origin, model_names, sched)
+    seen_all = _seen(every_origin, sched)
+    scaled, absolute = scaled_all[warm:], absolute_all[warm:]
+    everything = np.ones(scaled.shape[::2], dtype=bool)
+    mase, w = _weigh(scaled, everything, model_names)
     notes: list[str] = []
     if not w:
         w = _fallback_weights(full)
@@ -373,18 +406,26 @@ def run_backtest(
     if recent:
         w = _fallback_weights(full)
         notes.append(recent)
-    scale, coverage, coverage_raw, cal_notes, loo = _calibrate(origins, w, sched, level, seed)
-    mae = {m: float(np.nanmean(absolute[m])) if m in absolute else np.nan for m in full.cands}
-    days = [str((p.dates[0] + pd.Timedelta(days=o.t)).date()) for o in origins]
+    # the nested weights of every origin: from what the older origins had shown by then
+    own = []
+    for j, o in enumerate(every_origin):
+        wj = _weigh(scaled_all, seen_all[j], model_names)[1] if seen_all[j].any() else {}
+        own.append(wj or _fallback_weights(o.state))
+    scale, coverage, coverage_raw, cal_notes, nested, cov_nested = _calibrate(
+        every_origin, own, seen_all, warm, sched, level, seed)
+    own = own[warm:]
+    mae = {m: float(np.nanmean(absolute[:, k])) if np.isfinite(absolute[:, k]).any() else np.nan
+           for k, m in enumerate(model_names)}
+    days = [str((p.dates[0] + pd.Timedelta(days=o.t)).date()) for o in origins[::-1]]
     table = _table(full, w, sched.days, days, n_origins=len(origins), mase=mase, mae=mae)
-    usable = [o for o in origins if o.state.cands]
-    cv = tuple(_cv_origin(p, o, w, sched.days, s) for o, s in zip(usable, loo, strict=True))
+    usable = [(o, wo) for o, wo in zip(origins, own, strict=True) if o.state.cands]
+    cv = tuple(_cv_origin(p, o, wo, sched.days, s) for (o, wo), s in zip(usable, nested, strict=True))
     return BacktestResult(table, w, scale, coverage, coverage_raw, sched.days, len(origins),
-                          tuple(notes + cal_notes), cv)
+                          tuple(notes + cal_notes), cv, cov_nested)
 
 
 def _present(cands: Mapping[str, Candidate], w: dict[str, float]) -> dict[str, float]:
-    """The weights used at an origin: the final ones of its fitted candidates, equal ones without any."""
+    """The weights used at an origin: its weights of its fitted candidates, equal ones without any."""
     present = {m: w[m] for m in w if m in cands and w[m] > 0}
     return present or {m: 1.0 for m in cands}
 
@@ -409,9 +450,10 @@ def replay(
     sched: Schedule,
     n_origins: int,
 ) -> list[Origin]:
-    """Refit at each backtest origin, newest first, while enough history remains before it."""
+    """Refit at each backtest origin on the data known then, **oldest first**, while enough history
+    remains before it; all origins are fitted in one batch (``fit_many``)."""
     span = float(p.t[-1])
-    origins = []
+    qs = []
     for j in range(n_origins):
         t_o = span - sched.days - j * sched.spacing
         if t_o < _MIN_TRAIN_DAYS:
@@ -420,30 +462,38 @@ def replay(
         q = p.truncate(i)
         if len(q.y) < MIN_OBS or q.n_blocks < MIN_BLOCKS:
             break
-        st = fit_state(q, names, cap, penalty, full.reuse)
-        actual = np.interp(q.t[-1] + 7.0 * sched.checks, p.t, p.y)
-        origins.append(Origin(float(q.t[-1]), st, naive_scale(q, sched.days), actual))
-    return origins
+        qs.append(q)
+    qs = qs[::-1]
+    if not qs:
+        return []
+    states = fit_states(qs, names, cap, penalty)
+    return [Origin(float(q.t[-1]), st, naive_scale(q, sched.days),
+                   np.interp(q.t[-1] + 7.0 * sched.checks, p.t, p.y))
+            for q, st in zip(qs, states, strict=True)]
 
 
-def _errors(origins: list[Origin], model_names: list[str], sched: Schedule):
-    """Per origin (rows) and model: the mean absolute error at the checkpoints, scaled by the origin's
-    naive error (NaN where the model could not be fitted) and in apps (missing there)."""
+def _seen(origins: list[Origin], sched: Schedule) -> np.ndarray:
+    """``seen[j, i, k]``: origin ``i``'s checkpoint ``k`` had been observed by origin ``j``'s date."""
+    t = np.array([o.t for o in origins])
+    at = t[:, None] + 7.0 * sched.checks[None, :]
+    return at[None, :, :] <= t[:, None, None]
+
+
+def _errors(origins: list[Origin], model_names: list[str], sched: Schedule) -> tuple[np.ndarray, np.ndarray]:
+    """Absolute errors per origin, model and checkpoint: scaled by the origin's naive error, and in
+    apps; NaN where the model could not be fitted. Shapes (origins, models, checkpoints)."""
     at = 7 * sched.checks - 1
-    scaled, absolute = [], []
-    for o in origins:
-        s: dict[str, float] = {}
-        a: dict[str, float] = {}
-        for m in model_names:
+    absolute = np.full((len(origins), len(model_names), len(at)), np.nan)
+    for i, o in enumerate(origins):
+        for k, m in enumerate(model_names):
             c = o.state.cands.get(m)
-            if c is None:
-                s[m] = np.nan
-                continue
-            a[m] = float(np.mean(np.abs(c.mean_path(sched.days)[at] - o.actual)))
-            s[m] = a[m] / o.scale
-        scaled.append(s)
-        absolute.append(a)
-    return pd.DataFrame(scaled, columns=model_names), pd.DataFrame(absolute)
+            if c is not None:
+                absolute[i, k] = np.abs(c.mean_path(sched.days)[at] - o.actual)
+    scale = np.array([o.scale for o in origins])[:, None, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a model fitted at no origin: NaN
+        mae = np.nanmean(absolute, axis=2)
+    return absolute / scale, mae
 
 
 def _normalised(w: dict[str, float]) -> dict[str, float]:
@@ -451,13 +501,22 @@ def _normalised(w: dict[str, float]) -> dict[str, float]:
     return {m: v / total for m, v in w.items()}
 
 
-def _weigh(scaled: pd.DataFrame) -> tuple[dict[str, float], dict[str, float]]:
-    """Each model's MASE, and weights proportional to ``1 / mase`` for the models judged at half
-    the origins or more (under 2 % dropped); no weights when no model is."""
-    mase = {m: float(np.nanmean(scaled[m])) if scaled[m].notna().any() else np.nan for m in scaled}
-    w = {}
-    for m in scaled:
-        enough = scaled[m].notna().mean() >= 0.5
+def _weigh(
+    scaled: np.ndarray, seen: np.ndarray, names: list[str]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Each model's MASE over the ``seen`` checkpoints (per origin, then averaged over the origins with
+    any), and weights proportional to ``1 / mase`` for the models judged at half those origins or more
+    (under 2 % dropped); no weights when no model is."""
+    rows = seen.any(axis=1)
+    with np.errstate(invalid="ignore"):
+        per = np.where(seen[:, None, :], scaled, 0.0).sum(axis=2) / np.maximum(seen.sum(axis=1), 1)[:, None]
+    per = np.where(np.isnan(scaled).any(axis=2), np.nan, per)[rows]
+    mase, w = {}, {}
+    for k, m in enumerate(names):
+        col = per[:, k]
+        judged = np.isfinite(col)
+        mase[m] = float(col[judged].mean()) if judged.any() else np.nan
+        enough = judged.mean() >= 0.5 if len(col) else False
         w[m] = 1.0 / max(mase[m], 1e-6) if enough and np.isfinite(mase[m]) else 0.0
     if sum(w.values()) == 0:
         return mase, {}
@@ -490,29 +549,57 @@ def _recent_change(p: Prepared, full: FitState, origins: list[Origin], h_days: i
 
 
 def _calibrate(
-    origins: list[Origin], w: dict[str, float], sched: Schedule, level: float, seed: int | np.random.Generator
-) -> tuple[float, float, float, list[str]]:
+    origins: list[Origin],
+    own: list[dict[str, float]],
+    seen: np.ndarray,
+    warm: int,
+    sched: Schedule,
+    level: float,
+    seed: int | np.random.Generator,
+) -> tuple[float, float, float, list[str], list[float], float]:
     """One scale on the rate uncertainty, chosen on the pooled backtest coverage.
 
-    Returns the scale, the coverage with each origin judged at the scale calibrated on the others,
-    the coverage at scale 1, the notes and those other-origin scales (one per usable origin).
+    ``origins`` are oldest first; the first ``warm`` are warm-up origins that only feed the nested
+    choices of the others. Each origin's paths combine its candidates with its own nested weights
+    ``own``. Returns the final scale (on every checkpoint of the scored origins), their coverage with
+    each judged at the scale calibrated on the other scored origins, their coverage at scale 1, the
+    notes, those other-origin scales (one per usable scored origin) and the strictly nested coverage:
+    each origin at the scale chosen on the checkpoints of older origins observed before it, at half
+    the horizon or more (at least :data:`_MIN_CAL_CHECKS` of them, else scale 1).
     """
-    usable = [o for o in origins if o.state.cands]
-    if len(usable) < 2:
+    usable = [i for i, o in enumerate(origins) if o.state.cands]
+    scored = [r for r, i in enumerate(usable) if i >= warm]
+    if len(scored) < 2:
         return 1.0, np.nan, np.nan, ["too few backtest origins could fit a candidate: the paths are "
-                                     "not calibrated"], [1.0] * len(usable)
-    rng = np.random.default_rng(seed)
-    grid = CoverageGrid([_draws(o, w, sched, rng) for o in usable], level, SCALE_GRID)
-    k = grid.smallest()
+                                     "not calibrated"], [1.0] * len(scored), np.nan
+    # one generator per origin, so an origin's random numbers never depend on another origin
+    seeds = np.random.default_rng(seed).integers(0, 2**63 - 1, size=len(origins))
+    grid = CoverageGrid([_draws(origins[i], own[i], sched, np.random.default_rng(seeds[i])) for i in usable],
+                        level, SCALE_GRID)
+    final = np.zeros((len(usable), len(sched.checks)), dtype=bool)
+    final[scored] = True
+    k = grid.smallest(final)
     notes = []
-    if grid.pooled(k) < level:
+    if grid.pooled(k, final) < level:
         notes.append("even the widest calibration scale does not reach the nominal coverage")
-    # honest coverage: each origin judged with the scale calibrated on the other origins
-    loo_k = [grid.smallest(skip=i) for i in range(len(usable))]
-    loo = [grid.origin(i, j) for i, j in enumerate(loo_k)]
     one = int(np.argmin(np.abs(SCALE_GRID - 1.0)))
-    return (float(SCALE_GRID[k]), float(np.mean(loo)), grid.pooled(one), notes,
-            [float(SCALE_GRID[j]) for j in loo_k])
+    # each scored origin judged at the scale calibrated on the other scored origins (leave one out);
+    # the strictly nested alternative (only checkpoints observed before the origin) is reported too
+    loo_k = []
+    for r in scored:
+        mask = final.copy()
+        mask[r] = False
+        loo_k.append(grid.smallest(mask))
+    long = 7 * sched.checks >= sched.days / 2
+    nested = []
+    for r in scored:
+        mask = seen[usable[r]][usable] & long[None, :]
+        j = grid.smallest(mask) if mask.sum() >= _MIN_CAL_CHECKS else one
+        nested.append(grid.origin(r, j))
+    nested_k = loo_k
+    cov = [grid.origin(r, j) for r, j in zip(scored, nested_k, strict=True)]
+    return (float(SCALE_GRID[k]), float(np.mean(cov)), grid.pooled(one, final), notes,
+            [float(SCALE_GRID[j]) for j in nested_k], float(np.mean(nested)))
 
 
 def _draws(o: Origin, w: dict[str, float], sched: Schedule, rng: np.random.Generator) -> OriginDraws:

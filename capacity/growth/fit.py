@@ -67,7 +67,9 @@ class GrowthFit:
     backtest : DataFrame
         Per candidate: ``mase`` (mean absolute error at the checkpoints up to the horizon, scaled
         by the in-sample mean absolute change over the horizon), ``mae`` (apps) and ``weight``.
-        ``backtest.attrs`` holds the horizon, the origins and the coverage figures.
+        ``backtest.attrs`` holds the horizon, the origins and the coverage figures (``coverage``,
+        ``coverage_raw`` and ``coverage_nested``: each origin at the scale chosen only on the
+        checkpoints observed before it, the strictly forward-looking figure).
     weights : Series
         Weight of each fitted candidate in the combined forecast (sums to 1).
     coverage : float
@@ -294,10 +296,13 @@ class GrowthFit:
         paths simulated as :meth:`paths` does (gamma noise), with other random numbers.
         """
         check_args("GrowthFit.cross_validation", n=(n, [_COUNT]), seed=(seed, [Seed()]))
-        rng = np.random.default_rng(seed)
         q = [(1 - self.level) / 2, (1 + self.level) / 2]
         frames = []
-        for o in sorted(self.cv_origins, key=lambda o: o.date):
+        cv = sorted(self.cv_origins, key=lambda o: o.date)
+        # one generator per origin: an origin's rows never depend on another origin's
+        seeds = np.random.default_rng(seed).integers(0, 2**63 - 1, size=len(cv))
+        for o, s in zip(cv, seeds, strict=True):
+            rng = np.random.default_rng(s)
             if not len(o.offsets):
                 continue
             names = list(o.bases)
@@ -499,10 +504,12 @@ def fit_growth(
     1. The rate of new apps (weekly sums of the daily increments) is segmented into regimes of
        constant rate (:mod:`capacity.growth.regimes`); a regime may start in the last 4 weeks.
     2. Every requested candidate of :data:`MODELS` is fitted (:mod:`capacity.growth.models`) and
-       replayed at ``n_origins`` rolling origins (:mod:`capacity.growth.backtest`); its weight is
-       proportional to the inverse of its scaled error there. A regime change too recent for any
-       origin to have seen (and with ``prob >= 0.5``) puts all the weight on the piecewise model,
-       which follows the new regime.
+       replayed at ``n_origins`` rolling origins (:mod:`capacity.growth.backtest`), each fitted on
+       the data known then only (the local trend's variances included); its weight is proportional
+       to the inverse of its scaled error there. Each origin's own forecast combines its candidates
+       with nested weights: from the checkpoints of older origins observed by its date. A regime
+       change too recent for any origin to have seen (and with ``prob >= 0.5``) puts all the weight
+       on the piecewise model, which follows the new regime.
     3. Paths combine the weighted mean rate with the uncertainty of the current rate, the risk of
        further changes (with the history's frequency and size) and day-to-day noise; one scale on
        the rate uncertainty is calibrated so that the backtest's ``level`` intervals cover as
@@ -535,7 +542,7 @@ def fit_growth(
     weights.index.name = "model"
     backtest = bt.table
     backtest.attrs.update(coverage=bt.coverage, coverage_raw=bt.coverage_raw, scale=bt.scale,
-                          level=level)
+                          level=level, coverage_nested=bt.coverage_nested)
     return GrowthFit(
         history=series,
         regimes=full.seg.table,

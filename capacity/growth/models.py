@@ -43,7 +43,6 @@ iterate over it, so adding a shape is one subclass and one line::
 
 from __future__ import annotations
 
-import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -83,8 +82,9 @@ class Observed:
     cap : float or None
         A saturation level (apps) fixed by the caller.
     reuse : mapping
-        Per model name, what that model's fit on the whole series left for the backtest origins
-        (:attr:`Candidate.reuse`); empty for the whole-series fit itself.
+        Per model name, what that model's fit at the previous, older backtest origin left
+        (:attr:`Candidate.reuse`): never anything fitted on data after this origin; empty for the
+        oldest origin and for the whole-series fit.
     """
 
     t: np.ndarray
@@ -124,6 +124,10 @@ class GrowthModel(ABC):
     def fit(self, data: Observed) -> Candidate | None:
         """Fit the shape to ``data``; ``None`` if it cannot be fitted (see :attr:`failure`)."""
 
+    def fit_many(self, datas: list[Observed]) -> list[Candidate | None]:
+        """Fit the shape to each of ``datas`` (the backtest origins); a subclass may vectorise this."""
+        return [self.fit(d) for d in datas]
+
     @abstractmethod
     def level(self, c: Candidate, h: np.ndarray) -> np.ndarray:
         """Mean counts (apps) ``h`` days (1, 2, ...) after the last observation, before the
@@ -160,7 +164,7 @@ class Candidate:
     cap_determined : bool or None
         For a saturating shape, whether the data pin the cap down.
     reuse : object
-        What the backtest origins may reuse of this fit (the local trend's variances), or None.
+        What the next, newer backtest origin may reuse of this fit (a warm start), or None.
     """
 
     model: GrowthModel = field(repr=False)
@@ -390,10 +394,14 @@ class Gompertz(Saturating):
 
 
 class LocalTrend(GrowthModel):
-    """Local linear trend on ``log(1 + y)`` with statsmodels' ``UnobservedComponents``.
+    """Local linear trend on ``log(1 + y)``: the model of statsmodels' ``UnobservedComponents(level="local
+    linear trend")``, estimated by maximum likelihood at every fit, backtest origins included.
 
-    At a backtest origin the variances estimated on the whole series are reused (``data.reuse``)
-    and only the Kalman filter runs: the "reduced budget" that keeps the backtest cheap.
+    The variances are profiled on a fixed grid (the irregular's share of the irregular plus level
+    variance, and the trend variance relative to that sum; the scale is concentrated out) by one
+    Kalman filter run for the whole grid, and for all the backtest origins at once
+    (:meth:`fit_many`): each origin estimates its own variances from its own data, at the cost of one
+    filter. The filter starts exactly from the first two points (the diffuse start).
     """
 
     name = "local_trend"
@@ -401,51 +409,85 @@ class LocalTrend(GrowthModel):
     points = 260
 
     def fit(self, data: Observed) -> Candidate | None:
-        t, y = data.t[-self.points :], data.y[-self.points :]
-        z = np.log1p(np.clip(np.asarray(y, dtype=float), 0.0, None))
-        if len(z) < 8:
-            return None
-        params = data.reuse.get(self.name)
-        res = _filtered(z, params)
-        if res is None:
-            return None
-        if params is None:
-            params = np.asarray(res.params)
-        step = float(np.median(np.diff(t)))
-        slope = float(np.asarray(res.filtered_state)[1, -1]) / step
-        if not np.isfinite(slope):
-            return None
-        if data.monotone:
-            slope = max(slope, 0.0)
-        names = ("sigma2_irregular", "sigma2_level", "sigma2_trend")
-        p = {k: float(v) for k, v in zip(names, params, strict=False)}
-        p.update(slope_per_day=slope, growth_per_year=float(np.expm1(min(slope * _YEAR, 700.0))))
-        return self.candidate(data, p, (1.0 + data.y_last) * np.expm1(slope), reuse=params)
+        return self.fit_many([data])[0]
+
+    def fit_many(self, datas: list[Observed]) -> list[Candidate | None]:
+        zs = [np.log1p(np.clip(np.asarray(d.y[-self.points :], dtype=float), 0.0, None)) for d in datas]
+        ok = [i for i, z in enumerate(zs) if len(z) >= 8]
+        out: list[Candidate | None] = [None] * len(datas)
+        if not ok:
+            return out
+        ll, s2, slope = llt_filter([zs[i] for i in ok], *_LT_GRID)
+        for row, i in enumerate(ok):
+            d = datas[i]
+            k = int(np.argmax(ll[row]))
+            step = float(np.median(np.diff(d.t[-self.points :])))
+            sl = float(slope[row, k]) / step
+            if not np.isfinite(sl):
+                continue
+            if d.monotone:
+                sl = max(sl, 0.0)
+            frac, qt = _LT_GRID[:, k]
+            sc = float(s2[row, k])
+            p = {"sigma2_irregular": frac * sc, "sigma2_level": (1.0 - frac) * sc, "sigma2_trend": qt * sc,
+                 "slope_per_day": sl, "growth_per_year": float(np.expm1(min(sl * _YEAR, 700.0)))}
+            out[i] = self.candidate(d, p, (1.0 + d.y_last) * np.expm1(sl))
+        return out
 
     def level(self, c: Candidate, h: np.ndarray) -> np.ndarray:
         base = 1.0 + c.y_last
         return c.y_last + base * np.expm1(np.minimum(c.params["slope_per_day"] * h, 50.0))
 
 
-def _filtered(z: np.ndarray, params: np.ndarray | None):
-    """The state-space fit of ``z`` (estimated, or filtered with known ``params``); None if it fails."""
-    from statsmodels.tsa.statespace.structural import UnobservedComponents
+#: the local trend's variance grid: irregular share of irregular + level variance, and trend variance
+#: relative to that sum
+_LT_FRAC = np.array([0.0, 0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0])
+_LT_QT = np.r_[0.0, np.logspace(-7, 0, 15)]
+_LT_GRID = np.array([(f, q) for f in _LT_FRAC for q in _LT_QT]).T  # (2, n_grid)
 
-    with warnings.catch_warnings():
-        # optimiser chatter (ConvergenceWarning, RuntimeWarning) is judged by the backtest instead
-        warnings.simplefilter("ignore")
-        try:
-            mod = UnobservedComponents(z, level="local linear trend")
-            if params is not None:
-                return mod.filter(params, cov_type="none")
-            # moment-based start values let a short Nelder-Mead run reach the optimum that a
-            # full L-BFGS fit finds, at a tenth of the cost
-            d = np.diff(z)
-            v = max(float(np.var(d)), 1e-12)
-            start = [v / 4.0, v / 2.0, float(np.var(np.diff(d))) / 50.0 + 1e-12]
-            return mod.fit(start_params=start, method="nm", maxiter=150, disp=False, cov_type="none")
-        except (np.linalg.LinAlgError, ValueError):
-            return None
+
+def llt_filter(zs: list[np.ndarray], frac: np.ndarray, qt: np.ndarray):
+    """Kalman filter of the local linear trend for several series and every variance pair at once.
+
+    ``zs`` are the series (lengths >= 3, may differ); ``frac``/``qt`` the grid (see :class:`LocalTrend`),
+    with the irregular and level variances summing to 1. Returns, each of shape ``(len(zs), len(frac))``,
+    the concentrated log-likelihood, the scale estimate (the variance sum) and the filtered slope at
+    each series' last point.
+    """
+    n_s, g = len(zs), len(frac)
+    lens = np.array([len(z) for z in zs])
+    zmat = np.zeros((n_s, int(lens.max())))
+    for i, z in enumerate(zs):
+        zmat[i, : len(z)] = z
+    h = np.broadcast_to(frac, (n_s, g))
+    ql = 1.0 - h
+    qtt = np.broadcast_to(qt, (n_s, g))
+    a0 = np.repeat(zmat[:, 1:2], g, axis=1)
+    a1 = np.repeat(zmat[:, 1:2] - zmat[:, 0:1], g, axis=1)
+    # (level, slope) given the first two points exactly: level error = the irregular of z1, slope
+    # error = the difference of two irregulars plus the level and trend shocks
+    p00, p01, p11 = h.copy(), h.copy(), 2.0 * h + ql + qtt
+    ssq = np.zeros((n_s, g))
+    logf = np.zeros((n_s, g))
+    for t in range(2, zmat.shape[1]):
+        live = (t < lens)[:, None]
+        b0 = a0 + a1
+        n00 = p00 + 2.0 * p01 + p11 + ql
+        n01 = p01 + p11
+        n11 = p11 + qtt
+        f = np.maximum(n00 + h, 1e-12)
+        v = zmat[:, t : t + 1] - b0
+        k0, k1 = n00 / f, n01 / f
+        a0 = np.where(live, b0 + k0 * v, a0)
+        a1 = np.where(live, a1 + k1 * v, a1)
+        p00 = np.where(live, n00 - k0 * n00, p00)
+        p01 = np.where(live, n01 - k0 * n01, p01)
+        p11 = np.where(live, n11 - k1 * n01, p11)
+        ssq += np.where(live, v * v / f, 0.0)
+        logf += np.where(live, np.log(f), 0.0)
+    n = np.maximum(lens - 2, 1)[:, None]
+    s2 = np.maximum(ssq / n, 1e-300)
+    return -0.5 * (n * np.log(s2) + logf), s2, a1
 
 
 # --------------------------------------------------------------------------------------------

@@ -215,17 +215,18 @@ def _levels(d: OriginDraws, scale: float) -> np.ndarray:
 class CoverageGrid:
     """Coverage of every origin's checkpoints as a function of the calibration scale.
 
-    Coverage is evaluated lazily, one (origin, scale) pair at a time, and cached: the searches
-    below touch only a handful of the grid's scales.
+    Hits are evaluated lazily, one (origin, scale) pair at a time, and cached: the searches below
+    touch only a handful of the grid's scales. A ``mask`` (origins x checkpoints, boolean) selects
+    the checkpoints a pooled coverage counts.
     """
 
     def __init__(self, draws: list[OriginDraws], level: float, grid: np.ndarray = SCALE_GRID):
         self.draws, self.grid = draws, grid
         self.level = level
-        self._cache: dict[tuple[int, int], float] = {}
+        self._cache: dict[tuple[int, int], np.ndarray] = {}
 
-    def origin(self, i: int, j: int) -> float:
-        """Share of origin ``i``'s checkpoints covered at ``grid[j]``."""
+    def hits(self, i: int, j: int) -> np.ndarray:
+        """Which of origin ``i``'s checkpoints the central interval covers at ``grid[j]``."""
         key = (i, j)
         if key not in self._cache:
             d = self.draws[i]
@@ -233,25 +234,29 @@ class CoverageGrid:
             n = lv.shape[0]
             lo = lv[int(np.floor((1 - self.level) / 2 * (n - 1)))]
             hi = lv[int(np.ceil((1 + self.level) / 2 * (n - 1)))]
-            self._cache[key] = float(np.mean((d.actual >= lo) & (d.actual <= hi)))
+            self._cache[key] = (d.actual >= lo) & (d.actual <= hi)
         return self._cache[key]
 
-    def pooled(self, j: int, skip: int | None = None) -> float:
-        """Mean coverage over origins (all, or all but ``skip``) at ``grid[j]``."""
-        idx = [i for i in range(len(self.draws)) if i != skip]
-        return float(np.mean([self.origin(i, j) for i in idx]))
+    def origin(self, i: int, j: int) -> float:
+        """Share of origin ``i``'s checkpoints covered at ``grid[j]``."""
+        return float(np.mean(self.hits(i, j)))
 
-    def smallest(self, skip: int | None = None) -> int:
-        """Index of the smallest scale whose pooled coverage reaches the level (binary search:
-        coverage grows with the scale; the widest scale if none does)."""
+    def pooled(self, j: int, mask: np.ndarray) -> float:
+        """Share of the checkpoints selected by ``mask`` covered at ``grid[j]``."""
+        rows = np.flatnonzero(mask.any(axis=1))
+        hit = sum(int(self.hits(i, j)[mask[i]].sum()) for i in rows)
+        return hit / max(int(mask.sum()), 1)
+
+    def smallest(self, mask: np.ndarray) -> int:
+        """Index of the smallest scale whose pooled coverage over ``mask`` reaches the level (binary
+        search: coverage grows with the scale; the widest scale if none does)."""
         lo, hi = 0, len(self.grid) - 1
-        if self.pooled(hi, skip) < self.level:
+        if self.pooled(hi, mask) < self.level:
             return hi
         while lo < hi:
             mid = (lo + hi) // 2
-            if self.pooled(mid, skip) >= self.level:
+            if self.pooled(mid, mask) >= self.level:
                 hi = mid
             else:
                 lo = mid + 1
         return lo
-

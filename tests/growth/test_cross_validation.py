@@ -69,3 +69,27 @@ def test_short_history_gives_an_empty_frame(sample_apps):
     fit = fit_growth(sample_apps["apps"][:"2009-08-31"])
     cv = fit.cross_validation()
     assert list(cv.columns) == COLUMNS and cv.empty
+
+
+def test_changing_the_data_after_an_origin_leaves_its_forecast_unchanged():
+    # leak-free backtest: every origin's fit (segmentation, parameters, local-trend variances) and its
+    # nested weights use only the data known then, so rewriting the future does not move its forecast
+    rng = np.random.default_rng(7)
+    days = 600
+    s = pd.Series(1000.0 + np.cumsum(rng.poisson(20, days)), index=pd.date_range("2020-01-01", periods=days))
+    fit = fit_growth(s)
+    cv = fit.cross_validation(n=50)
+    origins = sorted(cv["origin"].unique())
+    origin = origins[len(origins) // 2]
+    later = s.index > origin
+    changed = s.copy()
+    changed[later] = s[~later].iloc[-1] + 3.0 * (s[later] - s[~later].iloc[-1])  # the rate triples
+    other = fit_growth(changed).cross_validation(n=50)
+    assert sorted(other["origin"].unique()) == origins
+    a, b = cv[cv["origin"] == origin], other[other["origin"] == origin]
+    np.testing.assert_array_equal(a["mean"].to_numpy(), b["mean"].to_numpy())
+    assert not np.array_equal(a["actual"].to_numpy(), b["actual"].to_numpy())
+    # the older origins' forecasts are unchanged too
+    for o in origins[: len(origins) // 2]:
+        np.testing.assert_array_equal(cv.loc[cv["origin"] == o, "mean"].to_numpy(),
+                                      other.loc[other["origin"] == o, "mean"].to_numpy())
