@@ -30,6 +30,7 @@ their product: :func:`check_memory` refuses a plan whose paths x days would need
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -79,6 +80,8 @@ _FORECAST = {"confidence", "horizon_days", "n_paths", "seed"}
 _REPORT = {"out"}
 _PROJECT = {"name", "effect", "lead_time_days", "start", "land", "landed"}
 EFFECTS = ("strategy", "add_servers", "cost_factor")
+#: the longest lead time a project may have [days]: beyond ten years it is not a plan (nan/inf are refused)
+MAX_LEAD_DAYS = 3650
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,8 @@ class _Reader:
         kinds = (int,) if integer else (int, float)
         if isinstance(value, bool) or not isinstance(value, kinds):
             raise self.fail(key, f"must be {'a whole number' if integer else 'a number'}, not {value!r}")
+        if not math.isfinite(value):  # nan and inf pass every range comparison below
+            raise self.fail(key, f"must be a finite number, not {value!r}")
         if (low is not None and value < low) or (high is not None and value > high):
             raise self.fail(key, f"must lie in {low}..{high}, not {value!r}")
         return value
@@ -518,9 +523,10 @@ def _project(r: _Reader, entry: Any, i: int) -> ProjectSpec:
     lead = entry.get("lead_time_days")
     if (not isinstance(lead, list) or len(lead) != 3
             or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in lead)
-            or not 0 <= lead[0] <= lead[1] <= lead[2]):
+            or not 0 <= lead[0] <= lead[1] <= lead[2] <= MAX_LEAD_DAYS):
         raise r.fail(f"{key}.lead_time_days",
-                     f"must be [optimistic, likely, pessimistic] days with 0 <= o <= m <= p, not {lead!r}")
+                     f"must be [optimistic, likely, pessimistic] days with 0 <= o <= m <= p <= "
+                     f"{MAX_LEAD_DAYS:,}, not {lead!r}")
     dates = {d: r.date(entry, d, f"{key}.{d}") for d in ("start", "land", "landed")}
     if sum(v is not None for v in dates.values()) > 1:
         raise r.fail(key, "may give at most one of 'start', 'land' (planned) and 'landed' (done)")

@@ -9,10 +9,11 @@ so they agree by construction. Nothing below it imports it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -441,17 +442,44 @@ def run(
     limit = _limit(config)
     _say(progress, f"fitting growth on {len(inputs.apps):,} days of app counts")
     # calibrate the growth intervals at the level whose lower end the must-land dates read
-    growth = fit_growth(inputs.apps, horizon_days=min(config.horizon_days, 365),
-                        level=2 * config.confidence - 1, seed=config.seed)
+    with _naming(config.apps, "the growth of the app count"):
+        growth = fit_growth(inputs.apps, horizon_days=min(config.horizon_days, 365),
+                            level=2 * config.confidence - 1, seed=config.seed)
     _say(progress, f"fitting messaging load on {len(inputs.samples):,} samples")
-    load = fit_messaging(inputs.samples, strategies=strategies, cores_per_server=config.cores_per_server,
-                         seed=config.seed)
+    _check_measurable(config, inputs.samples)
+    with _naming(config.messaging, "the messaging load"):
+        load = fit_messaging(inputs.samples, strategies=strategies, cores_per_server=config.cores_per_server,
+                             seed=config.seed)
     _say(progress, "planning")
     result = plan(growth, load, strategy=inputs.strategy, servers=inputs.servers,
                   limit=_utilisation_limit(config, limit), projects=projects, confidence=config.confidence,
                   horizon_days=config.horizon_days, n_paths=config.n_paths if n_paths is None else n_paths,
                   seed=config.seed, as_of=inputs.as_of)
     return Forecast(inputs=inputs, growth=growth, load=load, plan=result)
+
+
+@contextlib.contextmanager
+def _naming(source: Any, what: str) -> Iterator[None]:
+    """A model that cannot be fitted to an input is that input's problem: the message names it."""
+    import numpy as np
+
+    from capacity.errors import FitError
+
+    try:
+        yield
+    except (FitError, InputDataError, np.linalg.LinAlgError) as exc:
+        if isinstance(exc, ArgumentError) or str(source) in str(exc):
+            raise
+        raise InputDataError(f"{source}: cannot fit {what} to these data: {exc}") from None
+
+
+def _check_measurable(config: Config, samples: pd.DataFrame) -> None:
+    """Readings pinned at 100% say only that demand was higher: with nothing else the load is unknown."""
+    cpu = samples["cpu_percent"]
+    if len(cpu) and bool((cpu >= 100).all()):
+        raise InputDataError(f"{config.messaging}, column 'cpu_percent': every reading is pinned at 100% "
+                             "(saturated), so the load they carry cannot be measured; include readings "
+                             "from before the tier saturated")
 
 
 def _strategies(config: Config) -> dict[str, Any]:

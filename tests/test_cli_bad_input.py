@@ -174,3 +174,37 @@ def test_report_out_is_relative_to_the_config_not_the_working_directory(tmp_path
     assert done.returncode == 0, done.stderr
     assert (config.parent / "reports-here" / "2010-10-20" / "index.html").is_file()
     assert list(elsewhere.iterdir()) == []
+
+
+def _edited_csv(folder: Path, name: str, edit) -> Path:
+    frame = edit(pd.read_csv(SAMPLE / name, dtype=str))
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(folder / name, index=False)
+    return folder / name
+
+
+def test_a_saturated_tier_is_exit_2_naming_the_file_and_column(tmp_path):
+    messaging = _edited_csv(tmp_path / "data", "messaging.csv", lambda m: m.assign(cpu_percent="100"))
+    config = _config(tmp_path, replace=(f'messaging = "{SAMPLE / "messaging.csv"}"',
+                                        f'messaging = "{messaging}"'))
+    message = _one_line(_cli("forecast", "--quiet", "--config", str(config), "--out", "out", cwd=tmp_path))
+    assert message.startswith(f"capacity: error: {messaging}, column 'cpu_percent': every reading is pinned")
+
+
+def test_too_short_a_growth_history_names_the_apps_file(tmp_path):
+    apps = _edited_csv(tmp_path / "data", "apps.csv",
+                       lambda a: a[(a["date"] >= "2010-09-25") & (a["date"] <= "2010-10-20")])
+    config = _config(tmp_path, apps=apps)
+    message = _one_line(_cli("forecast", "--quiet", "--config", str(config), "--out", "out", cwd=tmp_path))
+    assert message.startswith(f"capacity: error: {apps}")
+
+
+@pytest.mark.parametrize(("setting", "value", "key"), [
+    ("lead_time_days = [14, 28, 56]", "lead_time_days = [inf, inf, inf]", "project[0].lead_time_days"),
+    ("lead_time_days = [14, 28, 56]", "lead_time_days = [1e300, 1e300, 1e300]", "project[0].lead_time_days"),
+    ("cpu = 0.9", "cpu = nan", "limit.cpu"),
+])
+def test_non_finite_and_absurd_numbers_in_the_config_name_the_key(tmp_path, no_data, setting, value, key):
+    config = _config(tmp_path, replace=(setting, value))
+    message = _one_line(_cli("forecast", "--quiet", "--config", str(config), "--out", "out", cwd=tmp_path))
+    assert f"key '{key}'" in message
