@@ -258,6 +258,14 @@ def _threshold_from_rows(values: np.ndarray, column: str) -> float | _Problem:
     return _Problem(f"threshold column {column!r}: {known[0]!r} is not a number")
 
 
+def _column_hint(column: str, id_col: str, date_col: str, value_col: str) -> str:
+    """Which option renames a missing column, on the command line and in Python."""
+    for role, name in (("id", id_col), ("date", date_col), ("value", value_col)):
+        if column == name:
+            return f"name the right column with --{role}-col (command line) or {role}_col=... (Python)"
+    return "name the threshold column with --threshold (command line) or threshold=... (Python)"
+
+
 def _is_dataset(path: Path) -> bool:
     return path.is_dir() or path.suffix.lower() in (".parquet", ".pq")
 
@@ -368,7 +376,8 @@ def _series_source(
         missing = [c for c in (id_col, *columns) if c not in frame.columns]
         if missing:
             raise InputDataError(f"column {missing[0]!r} is missing from the frame "
-                                 f"(columns found: {', '.join(map(repr, frame.columns))})")
+                                 f"(columns found: {', '.join(map(repr, frame.columns))}); "
+                                 f"{_column_hint(missing[0], id_col, date_col, value_col)}")
         n = int(frame[id_col].nunique(dropna=True))
         return n, _split(frame, id_col, date_col, value_col, threshold)
     path = Path(frame)  # a str or PathLike, as the public functions checked

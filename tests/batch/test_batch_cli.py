@@ -95,3 +95,12 @@ def test_the_table_gets_the_permissions_the_umask_allows(table, tmp_path, capsys
     mode = stat.S_IMODE((tmp_path / "o" / "forecast_many.csv").stat().st_mode)
     assert mode == 0o666 & ~umask
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["forecast_many.csv"]
+
+
+def test_a_missing_column_names_the_option_that_renames_it_once(tmp_path, capsys):
+    source = tmp_path / "series.csv"
+    source.write_text("id,datum,value\na,2020-01-01,1\n")
+    assert main(["forecast-many", "--input", str(source), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count(str(source)) == 1 and "\n" not in err
+    assert err.endswith("name the right column with --date-col (command line) or date_col=... (Python)")
