@@ -287,6 +287,7 @@ def render_html(forecast: Forecast, svgs: Mapping[str, str], summary: Mapping[st
     check_mapping("render_html", "summary", summary)
     parts = [
         *_head(forecast, summary),
+        *_data_notes(summary["data"]),
         *_deadlines_section(forecast.plan, svgs),
         *_utilisation_section(svgs),
         *_growth_section(forecast.growth, svgs),
@@ -327,7 +328,6 @@ def _head(forecast: Forecast, summary: Mapping[str, Any]) -> list[str]:
         f"horizon {plan.horizon_days} days (to {_d(c.horizon_end)}). "
         f"Crossing P10/P50/P90: {_d(c.p10)} / {_d(c.p50)} / {_d(c.p90)}; "
         f"P(no crossing within the horizon) {c.p_none:.0%}.</p>",
-        *_data_notes(summary["data"]),
     ]
 
 
