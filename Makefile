@@ -42,9 +42,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# the inner loop: fast tests only, on both cores (pytest-xdist); `make test` still runs everything, serially
 quick: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m "not slow and not notebook" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow and not notebook" -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -28,6 +28,7 @@ def test_version():
     assert done.stdout.strip() == f"capacity {__version__}"
 
 
+@pytest.mark.slow
 def test_forecast_on_sample_prints_summary(capsys, tmp_path):
     assert main(["forecast", "--as-of", "2010-10-20", "--out", str(tmp_path)]) == 0
     captured = capsys.readouterr()
@@ -38,6 +39,7 @@ def test_forecast_on_sample_prints_summary(capsys, tmp_path):
     assert "capacity: fitting messaging load on 40,817 samples" in captured.err
 
 
+@pytest.mark.slow
 def test_quiet_prints_nothing(capsys, tmp_path):
     assert main(["forecast", "--quiet", "--out", str(tmp_path)]) == 0
     captured = capsys.readouterr()

@@ -111,6 +111,7 @@ def test_no_function_body_longer_than_the_house_limit():
     assert long == []
 
 
+@pytest.mark.slow
 def test_every_module_imports_under_python_OO():
     names = [_module_name(p) for p in MODULES]
     code = f"import importlib\nfor n in {names!r}:\n    importlib.import_module(n)\n"

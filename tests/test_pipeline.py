@@ -29,6 +29,7 @@ def on_oct_20():
     return run(as_of=dt.date(2010, 10, 20), n_paths=1000)
 
 
+@pytest.mark.slow
 def test_replay_table_is_tidy(weekly):
     table = weekly.table
     assert list(table.columns) == ["as_of", "item", "p10", "p50", "p90", "p_none", "must_land_by",
@@ -90,6 +91,7 @@ def test_same_inputs_and_seed_give_identical_results():
     np.testing.assert_array_equal(first.plan.crossing_days, second.plan.crossing_days)
 
 
+@pytest.mark.slow
 def test_replay_chart_and_public_names(weekly):
     spec = weekly.chart().to_dict()
     assert "layer" in spec

@@ -188,6 +188,7 @@ def test_counterfactual_from_broadcast_only_predicts_targeted(sim):
     assert inside.mean() > 0.8
 
 
+@pytest.mark.slow
 def test_intervals_are_calibrated_across_realisations():
     # 40 independent realisations, broadcast-only fits with some readings clipped: the 90 %
     # intervals of u0, a, b and of the counterfactual targeted mean should cover ~90 % of the time

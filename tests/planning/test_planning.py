@@ -108,6 +108,7 @@ def test_p_late_matches_hand_computation_for_a_fixed_landing():
     assert result.crossing.p90 == AS_OF + pd.Timedelta(days=200)
 
 
+@pytest.mark.slow
 def test_p_late_matches_hand_computation_for_a_planned_start():
     # crossing fixed at day 400; start on day 370 with PERT(10, 20, 40): late when L > 30
     project = Project("fix", effect=SwitchStrategy("half"), lead_time=(10, 20, 40),

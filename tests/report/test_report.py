@@ -17,6 +17,9 @@ import pytest
 from capacity import __version__
 from capacity.cli import main
 
+# end-to-end runs of the command line: part of `make test`, not of the quick loop
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "capacity" / "sample"
 FILES = {"index.html", "summary.json", "deadlines.csv", "forecast.csv", "growth.svg", "messaging.svg",
