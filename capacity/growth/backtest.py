@@ -402,15 +402,18 @@ def run_backtest(
         w = _fallback_weights(full)
         notes.append("no candidate could be judged at half the backtest origins or more: the weights do "
                      "not come from the backtest")
-    recent = _recent_change(p, full, origins, sched.days)
+    # the final fit: judged by every scored origin
+    w, recent = _mixed(p, full, w, np.array([o.t for o in origins]), sched.days)
     if recent:
-        w = _fallback_weights(full)
         notes.append(recent)
-    # the nested weights of every origin: from what the older origins had shown by then
+    # the nested weights of every origin: from what the older origins had shown by then, mixed with
+    # the new regime by the same rule, judged by the older origins with a checkpoint observed by then
     own = []
+    t_all = np.array([o.t for o in every_origin])
     for j, o in enumerate(every_origin):
         wj = _weigh(scaled_all, seen_all[j], model_names)[1] if seen_all[j].any() else {}
-        own.append(wj or _fallback_weights(o.state))
+        wj = wj or _fallback_weights(o.state)
+        own.append(_mixed(p, o.state, wj, t_all[seen_all[j].any(axis=1)], sched.days)[0])
     scale, coverage, coverage_raw, cal_notes, nested, cov_nested = _calibrate(
         every_origin, own, seen_all, warm, sched, level, seed)
     own = own[warm:]
@@ -532,20 +535,40 @@ def _fallback_weights(full: FitState) -> dict[str, float]:
     return {m: (1.0 if m == lead else 0.0) for m in full.cands}
 
 
-def _recent_change(p: Prepared, full: FitState, origins: list[Origin], h_days: int) -> str | None:
-    """Why the forecast must follow the new regime alone, if the last change is too recent for the
-    backtest to judge (fewer than two origins saw a minimum-length stretch of it); else None."""
-    reg = full.seg.table
-    if not len(reg) or full.regime_model is None:
-        return None
+def _recent_prob(p: Prepared, state: FitState, judges: np.ndarray) -> float:
+    """The probability of ``state``'s last change when it is too recent for the backtest to judge:
+    fewer than two of the origins at times ``judges`` (days) lie a minimum-length stretch after it;
+    else 0 (the backtest's weights already reflect it)."""
+    reg = state.seg.table
+    if not len(reg) or state.regime_model is None:
+        return 0.0
     last = reg.iloc[-1]
-    seen = (p.dates[0] + pd.to_timedelta(pd.Series([o.t for o in origins]), unit="D")) >= (
-        last["date"] + pd.Timedelta(days=p.min_blocks * p.block * p._step())
-    )
-    if int(seen.sum()) >= 2 or last["prob"] < 0.5:
-        return None
-    return (f"regime change on {last['date'].date()} is too recent for the backtest to judge "
-            f"(at {h_days} days): the forecast follows the new regime ({full.regime_model} model only)")
+    after = last["date"] + pd.Timedelta(days=p.min_blocks * p.block * p._step())
+    seen = (p.dates[0] + pd.to_timedelta(np.asarray(judges, dtype=float), unit="D")) >= after
+    return 0.0 if int(np.sum(seen)) >= 2 else float(last["prob"])
+
+
+def _mixed(
+    p: Prepared, state: FitState, w: dict[str, float], judges: np.ndarray, h_days: int
+) -> tuple[dict[str, float], str | None]:
+    """The weights at one origin (or the final fit): the mixture of "the rate has changed" (all the
+    weight on the model that follows the new regime) with probability the last change's ``prob``,
+    when that change is too recent for the backtest to judge (:func:`_recent_prob`), and of the
+    backtest's weights ``w`` with the rest; with the note that says so (None without such a change)."""
+    prob = _recent_prob(p, state, judges)
+    lead = state.regime_model
+    if prob <= 0.0 or lead is None:
+        return w, None
+    mixed = {m: (1.0 - prob) * v for m, v in w.items()}
+    mixed[lead] = mixed.get(lead, 0.0) + prob
+    mixed = _normalised(mixed)
+    date = state.seg.table.iloc[-1]["date"].date()
+    share = f"weight {mixed[lead]:.3f} on the {lead} model, from the change's probability {prob:.3f}"
+    if prob >= 0.5:
+        why = f"the forecast follows the new regime ({share}; the backtest's weights have the rest)"
+    else:
+        why = f"the forecast mostly keeps the backtest's weights ({share})"
+    return mixed, f"regime change on {date} is too recent for the backtest to judge (at {h_days} days): {why}"
 
 
 def _calibrate(

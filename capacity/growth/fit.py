@@ -62,8 +62,10 @@ class GrowthFit:
     regimes : DataFrame
         One row per detected change in the rate of new apps: ``date`` (first day of the new
         regime), ``rate_before``, ``rate_after`` (apps/day), ``ratio`` (after / before),
-        ``lr`` (quasi-likelihood-ratio statistic), ``prob`` (BIC-approximate probability that the
-        change is real) and ``date_low``/``date_high`` (approximate 90 % interval of the date).
+        ``lr`` (largest quasi-likelihood-ratio statistic over the dates of a change between the
+        neighbouring regimes), ``prob`` (one minus its p-value under no change, from its simulated
+        null distribution: see :mod:`capacity.growth.regimes`) and ``date_low``/``date_high``
+        (approximate 90 % interval of the date).
     backtest : DataFrame
         Per candidate: ``mase`` (mean absolute error at the checkpoints up to the horizon, scaled
         by the in-sample mean absolute change over the horizon), ``mae`` (apps) and ``weight``.
@@ -508,8 +510,9 @@ def fit_growth(
        the data known then only (the local trend's variances included); its weight is proportional
        to the inverse of its scaled error there. Each origin's own forecast combines its candidates
        with nested weights: from the checkpoints of older origins observed by its date. A regime
-       change too recent for any origin to have seen (and with ``prob >= 0.5``) puts all the weight
-       on the piecewise model, which follows the new regime.
+       change too recent for the backtest to judge makes the weights a mixture: the piecewise
+       model (which follows the new regime) gets the change's ``prob``, the backtest's weights
+       share the rest; the final fit and every origin use the same rule.
     3. Paths combine the weighted mean rate with the uncertainty of the current rate, the risk of
        further changes (with the history's frequency and size) and day-to-day noise; one scale on
        the rate uncertainty is calibrated so that the backtest's ``level`` intervals cover as

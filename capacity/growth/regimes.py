@@ -10,12 +10,23 @@ For daily data each change is then refined to the day.
 
 Confidence of a change
 ----------------------
-``lr`` is the quasi-likelihood-ratio statistic (deviance / dispersion) of the two neighbouring
-regimes against one merged regime. ``prob`` turns it into the BIC approximation of the posterior
-probability that the change is real, with even prior odds and two extra parameters (the date and
-the new rate): ``prob = 1 / (1 + exp(-(lr - 2 log n) / 2))`` where ``n`` counts the blocks of the
-two regimes. ``date_low``/``date_high`` bound the dates whose profile statistic lies within 2.71 of
-the best one (an approximate 90 % interval for the date).
+``lr`` is the evidence for the change: over the stretch of its two neighbouring regimes, the largest
+quasi-likelihood-ratio statistic (Poisson deviance of one rate against two, divided by the
+dispersion ``phi``) over every split into two regimes of at least the minimum length, on the block
+counts (whole weeks for daily data, so a weekly cycle cannot fake a change). ``prob = 1 - p`` where
+``p`` is the statistic's p-value under no change in that stretch: the null distribution of the
+*maximised* statistic (the search over the date is part of the test, as in Andrews 1993) is
+simulated from the fitted no-change model with the same dispersion, exposures and length, each
+replicate with the dispersion re-estimated from its own counts (so the noise of ``phi``'s estimate
+is accounted for). Beyond the replicates' 90 % quantile the tail follows the asymptotic sup-LR law
+(James, James & Siegmund 1987: ``P(sup > x) ~ sqrt(x) exp(-x/2) / sqrt(2 pi) * ((1 - 1/x)
+log((1 - t0)^2 / t0^2) + 4/x)``, ``t0`` the trimming), rescaled to meet the replicates there. So on a
+series whose rate never changed, a change reported with ``prob >= q`` appears in at most about
+``1 - q`` of series (``bench/regimes.py`` measures it). The replicates' dispersion is
+estimated as the series' own was, on as many blocks (the whole series), so the statistic of a short
+stretch between two changes is not drowned by the noise of a dispersion estimated from a few blocks.
+``date_low``/``date_high`` bound the dates whose profile statistic lies within 2.71 of the best one
+(an approximate 90 % interval for the date).
 """
 
 from __future__ import annotations
@@ -31,6 +42,12 @@ __all__ = ["Segmentation", "segment_rate", "dispersion"]
 _CHI2_WINSOR90 = 0.831
 #: chi-square(1) 90 % quantile: the profile-likelihood drop that bounds a change's date
 _CHI2_90 = 2.706
+#: replicates of the no-change null of a change's statistic, and their fixed seed (results are
+#: deterministic and depend on nothing but the counts segmented)
+_NULL_REPS = 256
+_NULL_SEED = 14
+#: quantile of the replicates where the asymptotic tail takes over
+_TAIL_Q = 0.9
 
 
 def _seg_cost(s: np.ndarray, e: np.ndarray) -> np.ndarray:
@@ -60,6 +77,89 @@ def dispersion(counts: np.ndarray) -> float:
     cap = np.quantile(r, 0.9)
     phi = float(np.mean(np.minimum(r, cap))) / _CHI2_WINSOR90
     return max(phi, 1e-3)
+
+
+def _dispersion_rows(c: np.ndarray) -> np.ndarray:
+    """:func:`dispersion` of each row of ``c`` (replicates x blocks) at once."""
+    x, y = c[:, 1:], c[:, :-1]
+    tot = x + y
+    ok = tot > 0
+    r = np.where(ok, (x - y) ** 2 / np.where(ok, tot, 1.0), np.inf)
+    m = ok.sum(axis=1)
+    srt = np.sort(r, axis=1)  # the pairs without counts (inf) last
+    rows = np.arange(len(c))
+    # the 90 % quantile of each row's m valid ratios (linear interpolation, as np.quantile)
+    pos = 0.9 * np.maximum(m - 1, 0)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, np.maximum(m - 1, 0))
+    frac = pos - lo
+    cap = srt[rows, lo] * (1.0 - frac) + np.where(frac > 0, srt[rows, hi], 0.0) * frac
+    clipped = np.where(ok, np.minimum(r, cap[:, None]), 0.0).sum(axis=1)
+    phi = np.where(m >= 3, clipped / np.maximum(m, 1) / _CHI2_WINSOR90, 1.0)
+    return np.maximum(phi, 1e-3)
+
+
+def _sup_deviance(c: np.ndarray, e: np.ndarray, min_len: int) -> np.ndarray:
+    """Largest Poisson deviance of two rates against one over the splits of the last axis of ``c``
+    (exposures ``e``) leaving at least ``min_len`` blocks on each side; 0 without such a split."""
+    n = c.shape[-1]
+    k = np.arange(min_len, n - min_len + 1)
+    if not len(k):
+        return np.zeros(c.shape[:-1])
+    cs = np.cumsum(c, axis=-1)
+    ce = np.cumsum(e)
+    left, left_e = cs[..., k - 1], ce[k - 1]
+    tot, tot_e = cs[..., -1:], ce[-1]
+    dev = _seg_cost(tot, tot_e) - _seg_cost(left, left_e) - _seg_cost(tot - left, tot_e - left_e)
+    return np.maximum(dev.max(axis=-1), 0.0)
+
+
+def _sup_lr_tail(x: float, rho: np.ndarray, q: float, p_q: float) -> float:
+    """P(sup LR > x) by the asymptotic law of the largest statistic of one change in a mean (James,
+    James & Siegmund 1987), ``sqrt(x) exp(-x/2) / sqrt(2 pi) * ((1 - 1/x) L + 4/x)``, averaged over
+    the relative noise ``rho`` of the dispersion's estimate, with the log term ``L`` (the trimming,
+    in the continuous law) chosen so that the law gives ``p_q`` at ``q``."""
+
+    def parts(z: float) -> tuple[float, float]:
+        zz = np.maximum(z * rho, 1.0 + 1e-6)
+        a = np.sqrt(zz) * np.exp(-zz / 2.0) / np.sqrt(2.0 * np.pi)
+        return float(np.mean(a * (1.0 - 1.0 / zz))), float(np.mean(a * 4.0 / zz))
+
+    slope_q, const_q = parts(q)
+    log_term = max((p_q - const_q) / slope_q, 0.0) if slope_q > 0 else 0.0
+    slope, const = parts(x)
+    return float(min(slope * log_term + const, 1.0))
+
+
+def change_prob(
+    c: np.ndarray, e: np.ndarray, phi: float, min_len: int, e_phi: np.ndarray | None = None
+) -> tuple[float, float]:
+    """The statistic of a change in the block counts ``c`` (exposures ``e``) and ``1 -`` its p-value
+    under a constant rate (see the module docstring). ``phi`` was estimated on blocks of exposures
+    ``e_phi`` (the whole series; ``e`` by default): the replicates' dispersion noise is that of an
+    estimate from as many blocks."""
+    c = np.clip(np.asarray(c, dtype=float), 0.0, None)
+    e = np.asarray(e, dtype=float)
+    stat = float(_sup_deviance(c, e, min_len)) / phi
+    mu = c.sum() / e.sum() if e.sum() > 0 else 0.0
+    if mu <= 0 or len(c) < 2 * min_len:
+        return stat, 0.0
+    rng = np.random.default_rng(_NULL_SEED)
+    # quasi-Poisson counts: mean mu * e, variance phi * mu * e
+    sim = phi * rng.poisson(np.broadcast_to(mu * e / phi, (_NULL_REPS, len(c))))
+    if e_phi is None or len(e_phi) == len(c):
+        phis = _dispersion_rows(sim)
+    else:
+        e_phi = np.asarray(e_phi, dtype=float)
+        lam = np.broadcast_to(mu * e_phi / phi, (_NULL_REPS, len(e_phi)))
+        phis = _dispersion_rows(phi * rng.poisson(lam))
+    null = _sup_deviance(sim, e, min_len) / phis
+    q = float(np.quantile(null, _TAIL_Q))
+    p = (1.0 + float(np.sum(null >= stat))) / (_NULL_REPS + 1.0)
+    if stat > q > 1.0:
+        # beyond the replicates' bulk: the law's tail, through the replicates' quantile
+        p = _sup_lr_tail(stat, phis / phi, q, 1.0 - _TAIL_Q)
+    return stat, float(1.0 - min(p, 1.0))
 
 
 def _pearson_dispersion(c: np.ndarray, e: np.ndarray, cps: list[int], agg: int = 4) -> float:
@@ -224,7 +324,10 @@ def segment_rate(
     expo = np.add.reduceat(dt, bounds[:-1]) if len(inc) else np.ones(1)
     rates = sums / expo
     if len(starts):
-        table = _change_table(dates, bounds, low, high, sums_pos, expo, rates, phi, block)
+        edges = [0, *cps, len(b.c_pos)]
+        stats = [change_prob(b.c_pos[a:z], b.e[a:z], phi, min_blocks, e_phi=b.e)
+                 for a, z in zip(edges[:-2], edges[2:], strict=True)]
+        table = _change_table(dates, bounds, low, high, rates, stats)
         lratio = _log_ratios(sums_pos, expo)
     else:
         table = _empty_table()
@@ -292,13 +395,10 @@ def _refine_all(
     return np.asarray(bounds, dtype=int), low, high
 
 
-def _change_table(dates, bounds, low, high, sums_pos, expo, rates, phi, block) -> pd.DataFrame:
+def _change_table(dates, bounds, low, high, rates, stats) -> pd.DataFrame:
     """One row per change: date, rates, their ratio, the statistic, its probability, the date range."""
-    seg_cost = _seg_cost(sums_pos, expo)
-    merged = _seg_cost(sums_pos[:-1] + sums_pos[1:], expo[:-1] + expo[1:])
-    lr = (merged - seg_cost[:-1] - seg_cost[1:]) / phi
-    n_pair = np.maximum((bounds[2:] - bounds[:-2]) / max(block, 1), 2.0)
-    prob = 1.0 / (1.0 + np.exp(-(lr - 2.0 * np.log(n_pair)) / 2.0))
+    lr = np.array([st for st, _ in stats], dtype=float)
+    prob = np.array([pr for _, pr in stats], dtype=float)
     before, after = rates[:-1], rates[1:]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(before > 0, after / np.where(before > 0, before, 1.0), np.nan)
