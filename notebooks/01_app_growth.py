@@ -102,8 +102,10 @@ display(alt.vconcat(level_chart, rate_chart))
 fit = capacity.fit_growth(apps, horizon_days=horizon_days, level=level, seed=seed)
 print(fit)
 summary = fit.summary()
-display(summary.style.format({"weight": "{:.2f}", "mase": "{:.3f}", "rate_now": "{:,.1f}", "cap": "{:,.0f}",
-                              "cap_se": "{:,.0f}"}, na_rep="-"))
+# a cap at the search bound is inf in the summary: the data show no ceiling
+cap_text = lambda v: "unbounded" if v == float("inf") else f"{v:,.0f}"  # noqa: E731
+display(summary.style.format({"weight": "{:.2f}", "mase": "{:.3f}", "rate_now": "{:,.1f}", "cap": cap_text,
+                              "cap_se": cap_text}, na_rep="-"))
 
 # %%
 # each candidate's mean path from the last day: the shapes disagree most where it matters, far ahead

@@ -32,7 +32,7 @@ import pandas as pd
 
 from capacity.errors import FitError, InputDataError
 from capacity.growth.backtest import CVOrigin, as_series, fit_state, prepare, run_backtest
-from capacity.growth.models import MODELS, Candidate
+from capacity.growth.models import CAP_UNBOUNDED, MODELS, Candidate
 from capacity.growth.paths import Uncertainty, mean_path, simulate_paths
 from capacity.validation import Interval, Options, Seed, StrList, check_args
 
@@ -352,7 +352,8 @@ class GrowthFit:
                 "weight": float(self.weights.get(c.name, 0.0)),
                 "mase": float(self.backtest["mase"].get(c.name, np.nan)),
                 "rate_now": c.rate_now,
-                "cap": c.params.get("cap", np.nan),
+                # a cap at the search bound is no estimate: inf says "unbounded"
+                "cap": np.inf if c.note == CAP_UNBOUNDED else c.params.get("cap", np.nan),
                 "cap_se": c.params.get("cap_se", np.nan),
                 "cap_determined": c.cap_determined,
                 "params": ", ".join(f"{k}={v:.4g}" for k, v in shown.items()),

@@ -60,6 +60,10 @@ __all__ = ["MODELS", "GrowthModel", "Candidate", "Observed", "register_model", "
 _YEAR = 365.25
 #: a fitted cap this many times the largest value seen is at its upper bound: not determined
 _CAP_MAX_RATIO = 50.0
+#: the note of a saturating fit whose best cap is the search bound itself: the data show no ceiling, and
+#: the number is the search's, not the data's (summaries say "unbounded", not 20,099.99...)
+CAP_UNBOUNDED = (f"cap unbounded: the best fit puts it at the search bound ({_CAP_MAX_RATIO:g}x the largest "
+                 "value); the data show no ceiling")
 
 
 @dataclass(frozen=True, eq=False)
@@ -353,6 +357,8 @@ def _judge_cap(grid: np.ndarray, rss: np.ndarray, k: int, n: int, ymax: float):
     sigma2 = rss[k] / max(n - 2, 1)
     inside = grid[rss <= rss[k] + sigma2]
     cap_se = float((inside.max() - inside.min()) / 2.0)
+    if cap_hat >= ymax * _CAP_MAX_RATIO * 0.999:
+        return CAP_UNBOUNDED, False, np.inf
     if inside.max() >= ymax * _CAP_MAX_RATIO * 0.999:
         return (f"cap poorly determined: its 1-sigma range reaches the upper bound "
                 f"({_CAP_MAX_RATIO:g}x the largest value)"), False, cap_se

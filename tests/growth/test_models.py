@@ -164,3 +164,14 @@ def test_a_model_the_backtest_cannot_judge_still_forecasts(sample_apps):
     assert any("no candidate could be judged" in n for n in fit.notes)
     assert any("the paths are not calibrated" in n for n in fit.notes)
     assert (fit.paths(30, n=20).to_numpy() >= fit.last_value).all()
+
+
+def test_a_cap_at_the_search_bound_is_said_unbounded_not_a_number():
+    # an accelerating series shows no ceiling: the S-curves' best cap is the search bound itself
+    days = pd.date_range("2020-01-01", periods=400, name="date")
+    s = pd.Series(np.floor(100 * np.exp(np.arange(400) / 150.0)), index=days)
+    summary = fit_growth(s, models=["linear", "logistic", "gompertz"], n_origins=2).summary()
+    for name in ("logistic", "gompertz"):
+        assert summary.loc[name, "cap"] == np.inf
+        assert summary.loc[name, "note"].startswith("cap unbounded")
+        assert not summary.loc[name, "cap_determined"]
