@@ -183,6 +183,7 @@ def _edited_csv(folder: Path, name: str, edit) -> Path:
     return folder / name
 
 
+@pytest.mark.slow
 def test_a_saturated_tier_is_exit_2_naming_the_file_and_column(tmp_path):
     messaging = _edited_csv(tmp_path / "data", "messaging.csv", lambda m: m.assign(cpu_percent="100"))
     config = _config(tmp_path, replace=(f'messaging = "{SAMPLE / "messaging.csv"}"',
@@ -191,6 +192,7 @@ def test_a_saturated_tier_is_exit_2_naming_the_file_and_column(tmp_path):
     assert message.startswith(f"capacity: error: {messaging}, column 'cpu_percent': every reading is pinned")
 
 
+@pytest.mark.slow
 def test_too_short_a_growth_history_names_the_apps_file(tmp_path):
     apps = _edited_csv(tmp_path / "data", "apps.csv",
                        lambda a: a[(a["date"] >= "2010-09-25") & (a["date"] <= "2010-10-20")])

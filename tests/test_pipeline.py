@@ -39,6 +39,7 @@ def test_replay_table_is_tidy(weekly):
     assert table.groupby("as_of").size().eq(4).all()
 
 
+@pytest.mark.slow
 def test_crossing_moves_earlier_as_the_acceleration_shows(weekly):
     crossing = weekly.table[weekly.table["item"] == "crossing"].set_index("as_of")["p50"]
     june = crossing.loc["2010-06-01"]
@@ -254,6 +255,7 @@ def test_a_bad_change_log_names_the_file(tmp_path, trace, changes, match):
         capacity.pipeline.read_data(config)
 
 
+@pytest.mark.slow
 def test_excluded_counts_and_data_age_reach_the_report(tmp_path, spiked):
     import json
 

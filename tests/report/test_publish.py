@@ -231,6 +231,7 @@ def test_sigint_mid_write_removes_the_runs_build_and_says_nothing_was_written(tm
     assert assert_only_links_and_referenced_builds(out) == {Path(before).name}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_after_publishing_waits_for_the_clean_up_and_says_the_report_was_published(tmp_path, signum):
     out = tmp_path / "out"
