@@ -275,7 +275,8 @@ def load_inputs(
     if config.strategies and strategy not in config.strategies:
         key = "messaging.strategy" if config.strategy else "messaging.strategies"
         raise ConfigError(f"{config.path}: key '{key}': the strategy in force, {strategy!r}, is not "
-                          f"defined (defined: {', '.join(config.strategies)})")
+                          f"defined (defined: {', '.join(config.strategies)}); add a "
+                          f"[messaging.strategies.{strategy}] table")
     return Inputs(config=config, as_of=day, apps=apps, samples=samples, strategy=strategy,
                   servers=int(config.servers or latest["servers"]),
                   excluded=_no_exclusions() if config.keep_implausible else _exclusions(excluded),

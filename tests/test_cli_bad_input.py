@@ -210,3 +210,13 @@ def test_non_finite_and_absurd_numbers_in_the_config_name_the_key(tmp_path, no_d
     config = _config(tmp_path, replace=(setting, value))
     message = _one_line(_cli("forecast", "--quiet", "--config", str(config), "--out", "out", cwd=tmp_path))
     assert f"key '{key}'" in message
+
+
+def test_a_strategy_in_the_data_but_not_the_config_names_the_table_to_add(tmp_path):
+    messaging = _edited_csv(tmp_path / "data", "messaging.csv",
+                            lambda m: m.assign(strategy=m["strategy"].replace("broadcast", "fanout")))
+    config = _config(tmp_path, replace=(f'messaging = "{SAMPLE / "messaging.csv"}"',
+                                        f'messaging = "{messaging}"'))
+    message = _one_line(_cli("forecast", "--quiet", "--config", str(config), "--out", "out", cwd=tmp_path))
+    assert message.startswith(f"capacity: error: {config}: key 'messaging.strategies'")
+    assert message.endswith("add a [messaging.strategies.fanout] table")
