@@ -11,6 +11,8 @@ The simulation is deliberately independent of the package's models: it imports n
   in whole hosts), or to about ``K_TARGETED`` components under targeted routing. CPU time is a per-message
   cost plus a per-delivery cost plus a fixed background load, with autocorrelated hourly noise, an uneven
   split across servers and additive measurement noise; readings are clipped at 100 % like a real monitor.
+  Each reading also carries the broker's count of deliveries per message in that hour (``deliveries``):
+  the components a message reached, which is what the CPU above was simulated with.
 
 The true parameters are written to ``truth.json`` so tests can check that the models recover them.
 
@@ -40,18 +42,55 @@ SWITCH = pd.Timestamp("2010-10-27 02:00")  # targeted routing deployed (UTC)
 SERVER_ADDED = pd.Timestamp("2010-04-12 00:00")  # the fourth messaging server
 CORES_PER_SERVER = 8
 MSG_PER_APP_S = 0.05  # each app emits a state message every 20 s
-COST_PER_MESSAGE_S = 818e-6  # CPU-seconds to parse, route and persist one message
-COST_PER_DELIVERY_S = 5.22e-6  # CPU-seconds per delivery to one component
-BACKGROUND_CORES = 2.0  # timers, state sync: busy cores independent of apps
+COST_PER_MESSAGE_S = 700e-6  # CPU-seconds to parse, route and persist one message
+COST_PER_DELIVERY_S = 4.5e-6  # CPU-seconds per delivery to one component
+BACKGROUND_CORES = 1.7  # timers, state sync: busy cores independent of apps
 BASE_COMPONENTS = 40  # routers, schedulers, API nodes
 APPS_PER_HOST = 100  # runtime hosts are provisioned per 100 apps
 K_TARGETED = 3  # components that need a given message under targeted routing
-DAILY_AMPLITUDE = 0.06  # message rate peaks in the US afternoon
+DAILY_AMPLITUDE = 0.15  # message rate peaks in the US afternoon (21:00 UTC), 15 % above the day's mean
 NOISE_PHI, NOISE_SD = 0.7, 0.04  # AR(1) of log load, hourly
-SERVER_SHARE = {3: [1.04, 0.97, 0.99], 4: [1.03, 0.98, 0.99, 1.00]}
+# the split across servers: msg-1 also hosts the router's hot partitions
+SERVER_SHARE = {3: [1.15, 0.95, 0.90], 4: [1.15, 0.96, 0.90, 0.99]}
 MEASUREMENT_SD = 0.5  # percentage points
 MONITORING_OUTAGE = ("2010-02-10", "2010-02-12")  # all servers, whole days, no samples
 MISSING_HOUR_SHARE = 0.002
+LIMIT = 0.9  # the sample config's limit.cpu, for the crossings written to truth.json
+
+
+def hourly_load(apps: pd.DataFrame, switch: pd.Timestamp | None = SWITCH
+                ) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, np.ndarray]:
+    """Hours, live apps, deliveries per message and busy cores of the whole tier before any noise;
+    targeted routing from ``switch`` on (None: broadcast throughout)."""
+    hours = pd.date_range(START, pd.Timestamp(END) + pd.Timedelta(hours=23), freq="h")
+    # live apps at each hour: linear between end-of-day counts (the count at the end of the day before)
+    day_end = pd.to_datetime(apps["date"]) + pd.Timedelta(days=1)
+    as_ns = lambda t: np.asarray(t, dtype="datetime64[ns]").astype(np.int64)  # noqa: E731
+    n_apps = np.interp(as_ns(hours), as_ns(day_end), apps["apps"].to_numpy(float))
+    components = BASE_COMPONENTS + np.ceil(n_apps / APPS_PER_HOST)
+    deliveries = components if switch is None else np.where(hours >= switch, K_TARGETED, components)
+    daily = 1 + DAILY_AMPLITUDE * np.sin(2 * np.pi * (hours.hour.to_numpy() - 15) / 24)
+    messages_per_s = MSG_PER_APP_S * n_apps * daily
+    busy = BACKGROUND_CORES + messages_per_s * (COST_PER_MESSAGE_S + COST_PER_DELIVERY_S * deliveries)
+    return hours, n_apps, deliveries, busy
+
+
+def crossings(apps: pd.DataFrame) -> dict[str, object]:
+    """First days on which broadcast (had it stayed in force) reaches LIMIT on four servers, by metric:
+    the daily mean and the busiest hour of the average server, and the busiest hour of the hottest."""
+    hours, _, _, busy = hourly_load(apps, switch=None)
+    util = pd.Series(busy / (4 * CORES_PER_SERVER), index=hours)
+    by_day = util.groupby(util.index.floor("D"))
+    hottest = max(SERVER_SHARE[4])
+
+    def first(values: pd.Series) -> str:
+        over = values.index[(values >= LIMIT) & (values.index >= SERVER_ADDED)]
+        return over[0].strftime("%Y-%m-%d")
+
+    return {"limit": LIMIT, "strategy": "broadcast", "servers": 4,
+            "daily_mean": first(by_day.mean()), "busiest_hour": first(by_day.max()),
+            "busiest_hour_hottest": first(by_day.max() * hottest),
+            "busiest_hour_spare_1": first(by_day.max() * 4 / 3)}
 
 
 def simulate_apps(rng: np.random.Generator) -> pd.DataFrame:
@@ -95,19 +134,8 @@ def simulate_apps(rng: np.random.Generator) -> pd.DataFrame:
 
 
 def simulate_messaging(apps: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    hours = pd.date_range(START, pd.Timestamp(END) + pd.Timedelta(hours=23), freq="h")
-    # live apps at each hour: linear between end-of-day counts (the count at the end of the day before)
-    day_end = pd.to_datetime(apps["date"]) + pd.Timedelta(days=1)
-    as_ns = lambda t: np.asarray(t, dtype="datetime64[ns]").astype(np.int64)  # noqa: E731
-    n_apps = np.interp(as_ns(hours), as_ns(day_end), apps["apps"].to_numpy(float))
-
-    components = BASE_COMPONENTS + np.ceil(n_apps / APPS_PER_HOST)
+    hours, n_apps, deliveries, busy = hourly_load(apps)
     targeted = hours >= SWITCH
-    deliveries = np.where(targeted, K_TARGETED, components)
-
-    daily = 1 + DAILY_AMPLITUDE * np.sin(2 * np.pi * (hours.hour.to_numpy() - 15) / 24)
-    messages_per_s = MSG_PER_APP_S * n_apps * daily
-    busy = BACKGROUND_CORES + messages_per_s * (COST_PER_MESSAGE_S + COST_PER_DELIVERY_S * deliveries)
 
     log_noise = np.empty(len(hours))
     shocks = rng.normal(0, NOISE_SD * np.sqrt(1 - NOISE_PHI**2), len(hours))
@@ -129,6 +157,9 @@ def simulate_messaging(apps: pd.DataFrame, rng: np.random.Generator) -> pd.DataF
                 "cpu_percent": np.clip(cpu, 0, 100).round(2),
                 "strategy": np.where(targeted[in_force], "targeted", "broadcast"),
                 "servers": n_servers,
+                # the broker's receiver count (whole components); no random draw, so the other
+                # columns are as they were before this one was added
+                "deliveries": deliveries[in_force].astype(np.int64),
             }))
     samples = pd.concat(rows).sort_values(["timestamp", "server"], kind="stable")
     outage = (samples["timestamp"] >= MONITORING_OUTAGE[0]) & (
@@ -161,9 +192,19 @@ def main() -> None:
                               "apps_per_component": APPS_PER_HOST},
                 "targeted": {"kind": "targeted", "k": K_TARGETED},
             },
+            # what the deliveries column measures: hosts come whole, F = 40 + ceil(N / 100), whose
+            # least-squares line over many hosts' worth of apps is 40.5 + N / 100
+            "fanout": {
+                "broadcast": {"law": f"{BASE_COMPONENTS} + ceil(apps / {APPS_PER_HOST})",
+                              "base_components": BASE_COMPONENTS + 0.5, "apps_per_component": APPS_PER_HOST},
+                "targeted": {"law": f"{K_TARGETED}", "k": K_TARGETED},
+            },
             "noise": {"ar1_phi": NOISE_PHI, "log_sd": NOISE_SD, "daily_amplitude": DAILY_AMPLITUDE,
                       "server_share": SERVER_SHARE, "measurement_sd_pct": MEASUREMENT_SD},
             "monitoring_outage": list(MONITORING_OUTAGE),
+            # the intraday profile of the load above u0: 1 + amplitude * sin(2 pi (hour - 15) / 24)
+            "profile": {"peak_hour_utc": 21, "busiest_hour_factor": 1 + DAILY_AMPLITUDE},
+            "crossings": crossings(apps),
         },
     }
     (OUT / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")

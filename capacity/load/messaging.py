@@ -18,6 +18,20 @@ use the model's *mean* CPU (the average server, averaged over the day's cycle an
 parameter uncertainty from :meth:`MessagingModel.draws`; the wider observation interval of
 :meth:`MessagingModel.predict` (``lower``/``upper``) describes single hourly server readings.
 
+**Measured fan-out.** Samples may carry a ``deliveries`` column, the deliveries per message the
+broker counted in the reading's interval (Redis PUBLISH returns the receiver count). The fit then
+estimates each strategy's formula from it (:mod:`capacity.load.fanout`), reports the estimates with
+intervals beside the configured values (:meth:`MessagingModel.fanout_summary`, :attr:`MessagingModel.notes`),
+warns when they disagree, and puts the measured deliveries into the design, so that ``a`` and ``b``
+are separated by how the deliveries vary and not only by the curvature of ``N*F(N)``. A strategy's
+formula need not be configured then (a config table with only its ``kind``).
+
+**Cost forms.** ``cost=`` picks the form (:mod:`capacity.load.costs`): the plain one above, a
+``quadratic`` term ``c*N**2`` for superlinear cost not caused by fan-out, or a per-delivery cost that
+falls with each connection's message rate (``rate``); ``cost="auto"`` chooses by the error on the
+largest app counts held out of the fit, keeping the plain form unless another predicts them clearly
+better. The notes say what was chosen and why.
+
 Arguments are checked up front (:mod:`capacity.validation`): a bad one raises
 :class:`~capacity.errors.ArgumentError` naming it (for arrays, its first bad item); a bad samples frame
 raises :class:`~capacity.errors.InputDataError` naming the column and row. The chart is drawn by
@@ -37,8 +51,23 @@ import pandas as pd
 from scipy import special
 
 from capacity.errors import ArgumentError, CapacityError, FitError, InputDataError
-from capacity.load.strategies import Strategy, resolve_strategy, strategy_from_config
-from capacity.validation import HasMethods, InstanceOf, Interval, Seed, check_args, check_mapping
+from capacity.load._nnls import block_counts as _block_counts
+from capacity.load._nnls import nnls_gram as _nnls_gram
+from capacity.load.costs import BASE_PARAMS, COST_FORMS, UNITS, CostForm, PerConnectionRate, Plain, RateAware
+from capacity.load.costs import cost_form as _cost_form
+from capacity.load.fanout import DELIVERIES_COLUMN, FanoutFit, FanoutWarning, fit_fanout
+from capacity.load.profile import LoadProfile, fit_profile
+from capacity.load.strategies import Broadcast, Strategy, resolve_strategy, strategy_from_config
+from capacity.validation import (
+    Boolean,
+    HasMethods,
+    InstanceOf,
+    Interval,
+    Options,
+    Seed,
+    check_args,
+    check_mapping,
+)
 from capacity.validation.arrays import Includes, check_numbers
 
 if TYPE_CHECKING:
@@ -50,9 +79,11 @@ __all__ = [
     "busy_cores",
 ]
 
-PARAMS = ("u0", "a", "b")
-UNITS = {"u0": "cores", "a": "cores/app", "b": "cores/(app*delivery)"}
+PARAMS = BASE_PARAMS
 REQUIRED_COLUMNS = ("timestamp", "apps", "cpu_percent", "strategy", "servers")
+#: optional columns: measured deliveries per message; publish rate [messages/s] and subscriber
+#: connections (the ``rate`` cost form)
+OPTIONAL_COLUMNS = (DELIVERIES_COLUMN, "messages", "connections")
 #: the largest app count :meth:`MessagingModel.apps_at` searches by default
 MAX_APPS = 1e9
 
@@ -64,56 +95,11 @@ _POSITIVE = Interval(float, 0, None, closed="neither")
 _LEVEL = [Interval(float, 0, 1, closed="neither"), None]
 _LIMIT = Interval(float, 0, 1, closed="right")  # a utilisation: 0.7 is 70 % of one server
 _STRATEGY = HasMethods("deliveries", what="a Strategy")
+_COST = [Options(sorted([*COST_FORMS, "auto"])), InstanceOf(CostForm)]
 
 
 # --------------------------------------------------------------------------------------------
 # numerics
-
-
-def _nnls_gram(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Minimise ``t'Gt - 2g't`` subject to ``t >= 0`` for a batch of 3-parameter problems.
-
-    The constrained optimum solves the normal equations on its free set, so with three
-    parameters it is the best of the 7 free-set solutions that are feasible (plus ``t = 0``).
-    That is exact and vectorises over the batch, where scipy's NNLS would loop in Python.
-
-    Parameters
-    ----------
-    gram : ndarray, shape (..., 3, 3)
-        Positive (semi)definite Gram matrices (well scaled).
-    rhs : ndarray, shape (..., 3)
-    """
-    batch = rhs.shape[:-1]
-    best = np.zeros(rhs.shape)
-    best_obj = np.zeros(batch)  # objective of t = 0
-    # a relative ridge keeps exactly collinear resamples solvable; it is far below the data's scale
-    ridge = 1e-12 * np.trace(gram, axis1=-2, axis2=-1)[..., None, None] * np.eye(3)
-    gram = gram + ridge
-    for mask in range(1, 8):
-        free = [j for j in range(3) if mask >> j & 1]
-        sub = gram[..., free, :][..., :, free]
-        theta = np.linalg.solve(sub, rhs[..., free, None])[..., 0]
-        feasible = np.all(theta >= 0, axis=-1)
-        obj = -np.einsum("...i,...i->...", rhs[..., free], theta)
-        take = feasible & (obj < best_obj)
-        if np.any(take):
-            full = np.zeros(rhs.shape)
-            full[..., free] = theta
-            best = np.where(take[..., None], full, best)
-            best_obj = np.where(take, obj, best_obj)
-    return best
-
-
-def _block_counts(n_days: int, block: int, n_rep: int, rng: np.random.Generator) -> np.ndarray:
-    """How often each day appears in each circular block-bootstrap resample, shape (n_rep, n_days)."""
-    block = max(1, min(block, n_days))
-    n_blocks = math.ceil(n_days / block)
-    starts = rng.integers(0, n_days, size=(n_rep, n_blocks))
-    days = (starts[:, :, None] + np.arange(block)).reshape(n_rep, -1)[:, :n_days] % n_days
-    rows = np.repeat(np.arange(n_rep), n_days)
-    return np.bincount(rows * n_days + days.ravel(), minlength=n_rep * n_days).reshape(
-        n_rep, n_days
-    ).astype(float)
 
 
 def _inverse_mills(alpha: np.ndarray) -> np.ndarray:
@@ -125,10 +111,21 @@ def _inverse_mills(alpha: np.ndarray) -> np.ndarray:
 # strategies and parameters as inputs
 
 
-def _deliveries(owner: str, apps: np.ndarray, strategy: Any, known: Mapping[str, Strategy]) -> np.ndarray:
-    """F per element; ``strategy`` may also be an array of names aligned with ``apps``."""
+def _columns(form: CostForm, apps: np.ndarray, strategy: Strategy) -> np.ndarray:
+    """The form's design columns [cores per unit of each parameter] under one strategy."""
+    f = np.asarray(strategy.deliveries(apps), dtype=float)
+    rate = strategy.connection_rate(apps) if isinstance(strategy, RateAware) else None
+    return form.columns(apps, f, np.asarray(strategy.delivered(apps), dtype=float), rate)
+
+
+def _strategy_columns(owner: str, form: CostForm, apps: np.ndarray, strategy: Any,
+                      resolve: Any) -> np.ndarray:
+    """Design columns per element; ``strategy`` may also be an array of names aligned with ``apps``.
+
+    ``resolve(strategy)`` turns a name or Strategy into the Strategy the model evaluates.
+    """
     if isinstance(strategy, str) or _STRATEGY.holds(strategy):
-        return np.asarray(resolve_strategy(strategy, known, owner=owner).deliveries(apps), dtype=float)
+        return _columns(form, apps, resolve(strategy))
     names = np.asarray(strategy, dtype=object)
     if names.shape != apps.shape:
         # a relation between two arguments, which capacity.validation's constraints cannot state
@@ -136,15 +133,16 @@ def _deliveries(owner: str, apps: np.ndarray, strategy: Any, known: Mapping[str,
             f"{owner}: strategy must be a name, a Strategy or one name per app (shape {apps.shape}), "
             f"not shape {names.shape}"
         )
-    out = np.empty(apps.shape)
+    out = np.empty(apps.shape + (len(form.params),))
     for name in pd.unique(names.ravel()):
         rows = names == name
-        out[rows] = resolve_strategy(name, known, owner=owner).deliveries(apps[rows])
+        out[rows] = _columns(form, apps[rows], resolve(name))
     return out
 
 
-def _param_arrays(owner: str, params: Any, ndim: int) -> tuple[Any, Any, Any]:
-    """u0, a, b from a mapping/Series (scalars) or a DataFrame of draws (one per leading row)."""
+def _param_arrays(owner: str, params: Any, ndim: int) -> dict[str, Any]:
+    """u0, a, b and any extra parameters (c, b_r) from a mapping/Series (scalars) or a DataFrame of
+    draws (one per leading row)."""
     check_args(owner, params=(params, [InstanceOf(Mapping, pd.Series, pd.DataFrame)]))
     if isinstance(params, pd.DataFrame):
         where, keys = "params.columns", params.columns
@@ -153,21 +151,32 @@ def _param_arrays(owner: str, params: Any, ndim: int) -> tuple[Any, Any, Any]:
     else:
         where, keys = "params keys", params
     check_args(owner, **{where: (list(keys), [Includes(PARAMS)])})
-    values = tuple(check_numbers(owner, f"params[{p!r}]", params[p], _PARAM) for p in PARAMS)
+    names = [*PARAMS, *(p for p in UNITS if p not in PARAMS and p in list(keys))]
+    values = {p: check_numbers(owner, f"params[{p!r}]", params[p], _PARAM) for p in names}
     if isinstance(params, pd.DataFrame):
         shape = (len(params),) + (1,) * max(ndim - 1, 0)
-        return tuple(v.reshape(shape) for v in values)
+        return {p: v.reshape(shape) for p, v in values.items()}
     return values
 
 
-def _busy(apps: np.ndarray, strategy: Any, params: tuple[Any, Any, Any]) -> np.ndarray:
-    """``u0 + a*N + b*N*F_s(N)`` on checked arrays [cores]."""
-    u0, a, b = params
-    return u0 + apps * (a + b * np.asarray(strategy.deliveries(apps), dtype=float))
+def _busy(apps: np.ndarray, strategy: Any, params: Mapping[str, Any]) -> np.ndarray:
+    """``u0 + a*N + b*N*F_s(N)`` (+ ``c*N**2``, + ``b_r*N*D*w(r)`` when given) on checked arrays [cores]."""
+    f = np.asarray(strategy.deliveries(apps), dtype=float)
+    out = params["u0"] + apps * (params["a"] + params["b"] * f)
+    if "c" in params:
+        out = out + params["c"] * apps**2
+    if "b_r" in params:
+        weight = np.asarray(strategy.rate_weight(apps), dtype=float)
+        out = out + params["b_r"] * apps * np.asarray(strategy.delivered(apps), dtype=float) * weight
+    return out
 
 
 def busy_cores(apps: Any, *, strategy: Strategy, params: Any) -> Any:
     """Busy cores of the messaging tier: ``u0 + a*N + b*N*F_s(N)``.
+
+    With the extra parameters of a cost form (:mod:`capacity.load.costs`) among ``params``, their
+    terms are added: ``c*N**2`` (quadratic) and ``b_r*N*D(N)/(1 + r/r0)`` (rate; it needs a strategy
+    of the fitted model, :attr:`MessagingModel.strategies`, which knows each connection's rate).
 
     Parameters
     ----------
@@ -176,10 +185,11 @@ def busy_cores(apps: Any, *, strategy: Strategy, params: Any) -> Any:
     strategy : Strategy
         Fan-out strategy in force.
     params : mapping, Series or DataFrame
-        ``u0`` [cores], ``a`` [cores/app], ``b`` [cores/(app*delivery)], each finite and >= 0. A
-        DataFrame holds one draw per row; draw ``i`` applies to ``apps[i]`` (its first axis), so apps
-        of shape ``(paths, days)`` pair with ``paths`` draws, and ``apps[None, :]`` evaluates every
-        draw on the same grid (result ``(draws, len(grid))``).
+        ``u0`` [cores], ``a`` [cores/app], ``b`` [cores/(app*delivery)], optionally ``c``
+        [cores/app^2] and ``b_r`` [cores/(app*delivery)], each finite and >= 0. A DataFrame holds one
+        draw per row; draw ``i`` applies to ``apps[i]`` (its first axis), so apps of shape
+        ``(paths, days)`` pair with ``paths`` draws, and ``apps[None, :]`` evaluates every draw on the
+        same grid (result ``(draws, len(grid))``).
 
     Returns
     -------
@@ -193,7 +203,11 @@ def busy_cores(apps: Any, *, strategy: Strategy, params: Any) -> Any:
     """
     n = check_numbers("busy_cores", "apps", apps, _APPS)
     check_args("busy_cores", strategy=(strategy, [_STRATEGY]))
-    out = _busy(n, strategy, _param_arrays("busy_cores", params, n.ndim))
+    values = _param_arrays("busy_cores", params, n.ndim)
+    if "b_r" in values and not hasattr(strategy, "rate_weight"):
+        raise ArgumentError("busy_cores: params hold 'b_r' (the 'rate' cost form), which needs a strategy "
+                            f"of the fitted model (MessagingModel.strategies), not {strategy!r}")
+    out = _busy(n, strategy, values)
     if isinstance(apps, pd.Series):
         return pd.Series(out, index=apps.index, name="busy_cores")
     return float(out) if np.ndim(out) == 0 else out
@@ -204,6 +218,20 @@ def busy_cores(apps: Any, *, strategy: Strategy, params: Any) -> Any:
 # the bootstrap, daily means for the chart
 
 
+def _first_bad(samples: pd.DataFrame, column: str, ok: Any, allow_missing: bool = False) -> int | None:
+    """Row index of the first value of ``column`` that is not a number meeting ``ok``, or None."""
+    raw = samples[column]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    missing = raw.isna().to_numpy()
+    bad = ~ok(values) & ~(missing & allow_missing)
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+def _bad_value(samples: pd.DataFrame, column: str, i: int) -> Any:
+    value = samples[column].iloc[i]
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _check_samples(samples: pd.DataFrame, strategies: Mapping[str, Strategy]) -> None:
     missing = [c for c in REQUIRED_COLUMNS if c not in samples.columns]
     if missing:
@@ -212,21 +240,22 @@ def _check_samples(samples: pd.DataFrame, strategies: Mapping[str, Strategy]) ->
     if len(samples) < 10:
         raise InputDataError(f"samples: {len(samples)} rows are too few; at least 10 are needed")
     checks = {
-        "apps": lambda v: np.isfinite(v) & (v >= 0),
-        "cpu_percent": lambda v: np.isfinite(v) & (v >= 0),
-        "servers": lambda v: np.isfinite(v) & (v >= 1),
+        "apps": (lambda v: np.isfinite(v) & (v >= 0), ""),
+        "cpu_percent": (lambda v: np.isfinite(v) & (v >= 0), ""),
+        "servers": (lambda v: np.isfinite(v) & (v >= 1), " >= 1"),
+        # optional columns: measured deliveries may be missing in some readings (then the formula)
+        DELIVERIES_COLUMN: (lambda v: np.isfinite(v) & (v >= 0), " (or empty)"),
+        "messages": (lambda v: np.isfinite(v) & (v >= 0), ""),
+        "connections": (lambda v: np.isfinite(v) & (v >= 1), " >= 1"),
     }
-    for column, ok in checks.items():
-        values = pd.to_numeric(samples[column], errors="coerce").to_numpy(dtype=float)
-        bad = ~ok(values)
-        if bad.any():
-            i = int(np.argmax(bad))
-            value = samples[column].iloc[i]
-            value = value.item() if isinstance(value, np.generic) else value
-            raise InputDataError(
-                f"samples, column {column!r}: row {i + 1} holds {value!r}, "
-                "not a finite non-negative number" + (" >= 1" if column == "servers" else "")
-            )
+    for column, (ok, tail) in checks.items():
+        if column not in samples.columns:
+            continue
+        i = _first_bad(samples, column, ok, allow_missing=column == DELIVERIES_COLUMN)
+        if i is not None:
+            value = _bad_value(samples, column, i)
+            raise InputDataError(f"samples, column {column!r}: row {i + 1} holds {value!r}, "
+                                 f"not a finite non-negative number{tail}")
     if samples["timestamp"].isna().any():
         i = int(np.argmax(samples["timestamp"].isna().to_numpy()))
         raise InputDataError(f"samples, column 'timestamp': row {i + 1} is missing")
@@ -240,9 +269,60 @@ def _check_samples(samples: pd.DataFrame, strategies: Mapping[str, Strategy]) ->
         )
 
 
+def _check_needs(form: CostForm, samples: pd.DataFrame) -> None:
+    missing = [c for c in form.needs if c not in samples.columns]
+    if missing:
+        raise InputDataError(f"samples: the {form.name!r} cost form needs column(s) {missing} "
+                             "(publish rate [messages/s] and subscriber connections per reading)")
+
+
+def _days(samples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Calendar days (datetime64[D] as int) and the day of each reading (an index into them)."""
+    day_ns = samples["timestamp"].to_numpy(dtype="datetime64[D]").astype(np.int64)
+    days, day_idx = np.unique(day_ns, return_inverse=True)
+    return days, day_idx.ravel()
+
+
+def _measured(samples: pd.DataFrame, use: bool) -> np.ndarray | None:
+    """Measured deliveries per message (NaN where a reading has none), or None without the column."""
+    if not use or DELIVERIES_COLUMN not in samples.columns:
+        return None
+    values = pd.to_numeric(samples[DELIVERIES_COLUMN], errors="coerce").to_numpy(dtype=float)
+    return values if np.isfinite(values).any() else None
+
+
+def _design(samples: pd.DataFrame, strategies: Mapping[str, Strategy], form: CostForm,
+            measured: np.ndarray | None, cores_per_server: float) -> np.ndarray:
+    """The form's design in percent of one server: ``cpu = design @ params``.
+
+    A reading with a measured delivery count uses it (plus the strategy's cost without deliveries,
+    e.g. a pattern scan); one without uses the strategy's formula.
+    """
+    apps = samples["apps"].to_numpy(dtype=float)
+    names = samples["strategy"].astype(str).to_numpy(dtype=object)
+    cols = np.empty((len(apps), len(form.params)))
+    for name in pd.unique(names):
+        rows = names == name
+        n, strategy = apps[rows], strategies[name]
+        f = np.asarray(strategy.deliveries(n), dtype=float)
+        delivered = np.asarray(strategy.delivered(n), dtype=float)
+        if measured is not None:
+            has = np.isfinite(measured[rows])
+            f = np.where(has, measured[rows] + (f - delivered), f)
+            delivered = np.where(has, measured[rows], delivered)
+        rate = None
+        if form.needs:
+            rate = (samples["messages"].to_numpy(dtype=float)[rows] * delivered
+                    / samples["connections"].to_numpy(dtype=float)[rows])
+        cols[rows] = form.columns(n, f, delivered, rate)
+    # cpu = busy_cores / (servers * cores) * 100
+    per_core = 100.0 / (samples["servers"].to_numpy(dtype=float) * cores_per_server)
+    return per_core[:, None] * cols
+
+
 @dataclass(frozen=True)
 class _Readings:
-    """The samples as arrays, with the scaled design ``z`` (columns 1, N, N*F in % of one server)."""
+    """The samples as arrays, with the scaled design ``z`` (the form's columns in % of one server)."""
 
     apps: np.ndarray
     y: np.ndarray  # cpu_percent [%]
@@ -256,37 +336,34 @@ class _Readings:
     day_idx: np.ndarray  # day of each reading, an index into days
 
 
-def _readings(samples: pd.DataFrame, known: Mapping[str, Strategy], cores_per_server: float,
-              censor_at: float | None) -> _Readings:
-    apps = samples["apps"].to_numpy(dtype=float)
+def _readings(samples: pd.DataFrame, design: np.ndarray, censor_at: float | None) -> _Readings:
     y = samples["cpu_percent"].to_numpy(dtype=float)
-    servers = samples["servers"].to_numpy(dtype=float)
-    names = samples["strategy"].astype(str).to_numpy(dtype=object)
-    deliveries = _deliveries("fit_messaging", apps, names, known)
-    # the design in percent of one server: cpu = busy_cores / (servers * cores) * 100
-    per_core = 100.0 / (servers * cores_per_server)
-    design = per_core[:, None] * np.column_stack([np.ones_like(apps), apps, apps * deliveries])
     scale = np.abs(design).max(axis=0)
-    if np.any(scale == 0):
+    if np.any(scale[: len(PARAMS)] == 0):
         raise FitError("every sample has zero apps (or zero deliveries): a and b are not identifiable")
-    z = design / scale
-    _check_identifiable(z)
-    day_ns = samples["timestamp"].to_numpy(dtype="datetime64[D]").astype(np.int64)
-    days, day_idx = np.unique(day_ns, return_inverse=True)
+    days, day_idx = _days(samples)
+    scale = np.where(scale > 0, scale, 1.0)  # a zero extra column: not identifiable, found later
     return _Readings(
-        apps=apps, y=y, servers=servers, names=names, z=z, scale=scale,
+        apps=samples["apps"].to_numpy(dtype=float), y=y, servers=samples["servers"].to_numpy(dtype=float),
+        names=samples["strategy"].astype(str).to_numpy(dtype=object), z=design / scale, scale=scale,
         censored=y >= censor_at if censor_at is not None else np.zeros(len(y), dtype=bool),
         cap=float(censor_at) if censor_at is not None else np.inf,
         days=days, day_idx=day_idx,
     )
 
 
-def _check_identifiable(z: np.ndarray) -> None:
+def _identifiable(z: np.ndarray) -> bool:
     # uncentred correlation of the design columns: an exactly (or nearly) collinear design, e.g.
     # a constant fan-out everywhere (then N and N*F are proportional), has a ~0 eigenvalue
     cross = z.T @ z
     norms = np.sqrt(np.diag(cross))
-    if np.linalg.eigvalsh(cross / np.outer(norms, norms))[0] < 1e-10:
+    if np.any(norms == 0):
+        return False
+    return bool(np.linalg.eigvalsh(cross / np.outer(norms, norms))[0] >= 1e-10)
+
+
+def _check_identifiable(z: np.ndarray) -> None:
+    if not _identifiable(z):
         raise FitError(
             "u0, a and b are not identifiable from these samples: the fan-out F(N) is (nearly) "
             "constant or proportional to a constant across them; include samples where the "
@@ -363,7 +440,7 @@ def _em(r: _Readings, *, max_iter: int, tol: float) -> _EMFit:
 
 
 def _day_statistics(r: _Readings, fit: _EMFit) -> tuple[np.ndarray, np.ndarray]:
-    """Per-day Gram matrices and right-hand sides of the weighted fit, shapes (days, 3, 3), (days, 3).
+    """Per-day Gram matrices and right-hand sides of the weighted fit, shapes (days, p, p), (days, p).
 
     A censored reading's imputed value moves with the parameters (d y*/d mu = 1 - info, info =
     lam*(lam - alpha) in (0, 1)); linearising the imputation at the fit turns it into a pseudo-reading
@@ -382,12 +459,12 @@ def _day_statistics(r: _Readings, fit: _EMFit) -> tuple[np.ndarray, np.ndarray]:
         info = np.clip(lam * (lam - alpha), 0.0, 1.0)
         weight[c] = w[c] * info
         target[c] = w[c] * (mu[c] + sd * lam - (1 - info) * mu[c])
-    n_days = len(r.days)
-    gram = np.empty((n_days, 3, 3))
-    rhs = np.empty((n_days, 3))
-    for j in range(3):
+    n_days, p = len(r.days), r.z.shape[1]
+    gram = np.empty((n_days, p, p))
+    rhs = np.empty((n_days, p))
+    for j in range(p):
         rhs[:, j] = np.bincount(r.day_idx, weights=target * r.z[:, j], minlength=n_days)
-        for k in range(j, 3):
+        for k in range(j, p):
             gram[:, j, k] = gram[:, k, j] = np.bincount(
                 r.day_idx, weights=weight * r.z[:, j] * r.z[:, k], minlength=n_days
             )
@@ -396,7 +473,7 @@ def _day_statistics(r: _Readings, fit: _EMFit) -> tuple[np.ndarray, np.ndarray]:
 
 def _resample(gram: np.ndarray, rhs: np.ndarray, scale: np.ndarray, block_days: int, n: int,
               seed: int | np.random.Generator | None) -> np.ndarray:
-    """``n`` block-bootstrap replicates of u0, a, b: the NNLS re-solved on resampled days."""
+    """``n`` block-bootstrap replicates of the parameters: the NNLS re-solved on resampled days."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     counts = _block_counts(len(rhs), block_days, n, rng)
     return _nnls_gram(np.einsum("rd,dij->rij", counts, gram), counts @ rhs) / scale
@@ -419,6 +496,226 @@ def _observed_daily(r: _Readings, cores_per_server: float) -> pd.DataFrame:
     ).reset_index()
 
 
+_Fields = dict[str, tuple[str, ...]]  # strategy name -> its configured measured fields
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """fit_messaging's options, passed on to the steps."""
+
+    cores_per_server: float
+    censor_at: float | None
+    level: float
+    block_days: int
+    n_boot: int
+    seed: int | np.random.Generator | None
+    max_iter: int
+    tol: float
+
+
+@dataclass(frozen=True)
+class _FormFit:
+    """One cost form fitted: the readings, the EM fit and its bootstrap."""
+
+    form: CostForm
+    readings: _Readings
+    em: _EMFit
+    gram: np.ndarray
+    rhs: np.ndarray
+    boot: np.ndarray
+
+    @property
+    def params(self) -> np.ndarray:
+        return self.em.theta / self.readings.scale
+
+
+def _known_strategies(strategies: Mapping[str, Any]) -> tuple[dict[str, Strategy], _Fields]:
+    """Strategy objects by name, and the measured fields each one's configuration gave.
+
+    A config table names the fields it sets; the others take the kind's defaults, so a table with
+    only its ``kind`` configures no formula (measured deliveries then supply it). A Strategy object
+    counts as fully configured.
+    """
+    known, configured = {}, {}
+    for name, s in strategies.items():
+        if isinstance(s, Mapping):
+            known[name] = strategy_from_config(s, name=name)
+            configured[name] = tuple(k for k in s if k not in ("kind", "name"))
+        else:
+            known[name] = s
+            configured[name] = tuple(getattr(s, "measured_fields", ()))
+    return known, configured
+
+
+def _fit_fanouts(samples: pd.DataFrame, known: Mapping[str, Strategy], configured: _Fields,
+                 measured: np.ndarray | None, settings: _Settings) -> dict[str, FanoutFit]:
+    """Each strategy's formula from the readings under it that carry a delivery count."""
+    if measured is None:
+        return {}
+    names = samples["strategy"].astype(str).to_numpy(dtype=object)
+    apps = samples["apps"].to_numpy(dtype=float)
+    day_idx = _days(samples)[1]
+    seed = settings.seed
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    fits = {}
+    for name in pd.unique(names):
+        rows = (names == name) & np.isfinite(measured)
+        if rows.any() and hasattr(known[name], "measured_terms"):
+            fits[name] = fit_fanout(apps[rows], measured[rows], strategy=known[name], days=day_idx[rows],
+                                    configured=configured[name], level=settings.level, seed=rng,
+                                    block_days=settings.block_days, n_boot=settings.n_boot, warn=False)
+    return fits
+
+
+def _solve(readings: _Readings, form: CostForm, settings: _Settings, n_boot: int) -> _FormFit:
+    em = _em(readings, max_iter=settings.max_iter, tol=settings.tol)
+    gram, rhs = _day_statistics(readings, em)
+    boot = _resample(gram, rhs, readings.scale, settings.block_days, n_boot, settings.seed)
+    return _FormFit(form=form, readings=readings, em=em, gram=gram, rhs=rhs, boot=boot)
+
+
+def _fit_form(samples: pd.DataFrame, strategies: Mapping[str, Strategy], form: CostForm,
+              measured: np.ndarray | None, settings: _Settings, *, n_boot: int | None = None,
+              check: bool = True) -> tuple[_FormFit, str | None]:
+    """Fit ``form``, or the plain form when the data cannot determine its extra parameters.
+
+    With ``check``, an extra parameter whose bootstrap interval reaches 0 also means the data cannot
+    tell the form from the plain one. Returns the fit and a note on the form (None for plain).
+    """
+    n_boot = settings.n_boot if n_boot is None else n_boot
+
+    def design(f: CostForm) -> np.ndarray:
+        return _design(samples, strategies, f, measured, settings.cores_per_server)
+
+    def plain() -> _FormFit:
+        readings = _readings(samples, design(Plain()), settings.censor_at)
+        _check_identifiable(readings.z)
+        return _solve(readings, Plain(), settings, n_boot)
+
+    if isinstance(form, Plain):
+        return plain(), None
+    readings = _readings(samples, design(form), settings.censor_at)
+    if not _identifiable(readings.z):
+        return plain(), (f"cost form: the samples cannot determine the {form.name!r} form's "
+                         f"{', '.join(form.extra)} (its column is collinear with the others; under "
+                         "broadcast without measured deliveries N*F(N) is itself quadratic in N); "
+                         "the plain form is kept")
+    fit = _solve(readings, form, settings, n_boot)
+    k = len(PARAMS)
+    tail = (1 - settings.level) / 2
+    lower, upper = np.quantile(fit.boot[:, k:], [tail, 1 - tail], axis=0)
+    shown = ", ".join(f"{p} = {fit.params[k + j]:.4g} [{lower[j]:.4g}, {upper[j]:.4g}] {UNITS[p]}"
+                      for j, p in enumerate(form.extra))
+    if check and np.any(lower <= 0):
+        return plain(), (f"cost form: the data cannot tell {form.describe()} from the plain form: the "
+                         f"{settings.level:.0%} interval of {shown} reaches 0; the plain form is kept")
+    return fit, f"cost form {form.name!r}: {form.describe()}, {shown}"
+
+
+def _rate_strategies(samples: pd.DataFrame, strategies: Mapping[str, Strategy], form: PerConnectionRate,
+                     settings: _Settings) -> tuple[dict[str, Strategy], float, Broadcast]:
+    """Strategies that know each connection's message rate at any app count (for the rate form)."""
+    apps = samples["apps"].to_numpy(dtype=float)
+    messages = samples["messages"].to_numpy(dtype=float)
+    busy = apps > 0
+    per_app = float(np.median(messages[busy] / apps[busy])) if busy.any() else 0.0
+    connections = samples["connections"].to_numpy(dtype=float)
+    law = fit_fanout(apps, connections, strategy=Broadcast(name="connections"), days=_days(samples)[1],
+                     configured=(), n_boot=2, warn=False).strategy
+    wrapped = {name: s if isinstance(s, RateAware) else RateAware(base=s, messages_per_app=per_app,
+                                                                  connections=law, form=form)
+               for name, s in strategies.items()}
+    return wrapped, per_app, law
+
+
+def _held_out_se(y: np.ndarray, names: np.ndarray, day_idx: np.ndarray) -> float:
+    """Relative standard error of the held-out means, from their per-day means (pooled over strategies)."""
+    ses = []
+    for name in pd.unique(names):
+        rows = names == name
+        means = pd.Series(y[rows]).groupby(day_idx[rows]).mean()
+        if len(means) > 1 and means.mean() > 0:
+            ses.append(means.std(ddof=1) / math.sqrt(len(means)) / means.mean())
+    return float(np.sqrt(np.mean(np.square(ses)))) if ses else 0.0
+
+
+def _candidates(samples: pd.DataFrame, measured: np.ndarray | None) -> list[CostForm]:
+    forms: list[CostForm] = [Plain()]
+    if measured is not None:
+        forms.append(COST_FORMS["quadratic"]())
+    if all(c in samples.columns for c in PerConnectionRate.needs):
+        forms.append(PerConnectionRate())
+    return forms
+
+
+def _held_out_error(samples: pd.DataFrame, held: np.ndarray, strategies: Mapping[str, Strategy],
+                    form: CostForm, measured: np.ndarray | None, settings: _Settings) -> float:
+    """Relative error of the mean on the held-out readings (RMS over strategies) of ``form`` fitted on
+    the others; NaN if the others cannot determine it. Censored readings are left out of the means."""
+    part = (None, None) if measured is None else (measured[~held], measured[held])
+    try:
+        fit = _fit_form(samples[~held], strategies, form, part[0], settings, n_boot=2, check=False)[0]
+    except FitError:
+        return math.nan
+    if fit.form != form:
+        return math.nan
+    test = samples[held]
+    y, names = test["cpu_percent"].to_numpy(dtype=float), test["strategy"].astype(str).to_numpy(dtype=object)
+    ok = y < settings.censor_at if settings.censor_at is not None else np.ones(len(y), dtype=bool)
+    mu = _design(test, strategies, form, part[1], settings.cores_per_server) @ fit.params
+    errors = [mu[ok & (names == s)].mean() / y[ok & (names == s)].mean() - 1 for s in pd.unique(names[ok])]
+    return float(np.sqrt(np.mean(np.square(errors)))) if errors else math.nan
+
+
+def _choose_form(samples: pd.DataFrame, strategies: Mapping[str, Strategy], measured: np.ndarray | None,
+                 settings: _Settings) -> tuple[CostForm, pd.DataFrame | None, str]:
+    """``cost="auto"``: hold the readings at the largest 20 % of app counts out; a form other than the
+    plain one qualifies if the full data determine its extra parameter (interval clear of 0) and it
+    predicts the held-out readings no worse than the plain form (within 2 standard errors of their
+    mean); the qualifying form with the smallest held-out error wins, else the plain form."""
+    forms = _candidates(samples, measured)
+    apps = samples["apps"].to_numpy(dtype=float)
+    held = apps >= np.quantile(apps, 0.8, method="higher")
+    if len(forms) == 1:
+        return Plain(), None, "cost form: plain (no measured deliveries or connection rates to try another)"
+    if (~held).sum() < 10 or held.all():
+        return Plain(), None, "cost form: plain (too few readings to hold the largest app counts out)"
+    rows = []
+    for form in forms:
+        determined = True
+        if not isinstance(form, Plain):
+            determined = _fit_form(samples, strategies, form, measured, settings)[0].form == form
+        rows.append({"form": form.name, "determined": determined,
+                     "held_out_error": _held_out_error(samples, held, strategies, form, measured, settings)})
+    table = pd.DataFrame(rows)
+    test = samples[held]
+    y = test["cpu_percent"].to_numpy(dtype=float)
+    ok = y < settings.censor_at if settings.censor_at is not None else np.ones(len(y), dtype=bool)
+    se = _held_out_se(y[ok], test["strategy"].astype(str).to_numpy(dtype=object)[ok], _days(test)[1][ok])
+    return _pick(forms, table, se, float(apps[held].min()), int(ok.sum()))
+
+
+def _pick(forms: list[CostForm], table: pd.DataFrame, se: float, cut: float,
+          n_held: int) -> tuple[CostForm, pd.DataFrame, str]:
+    errors = table["held_out_error"].to_numpy(dtype=float)
+    plain = errors[0] if np.isfinite(errors[0]) else math.inf
+    ok = table["determined"].to_numpy(dtype=bool) & np.isfinite(errors) & (errors <= plain + 2 * se)
+    ok[0] = False
+    chosen = int(np.argmin(np.where(ok, errors, math.inf))) if ok.any() else 0
+    table = table.assign(chosen=np.arange(len(table)) == chosen)
+    shown = ", ".join(f"{r.form} {r.held_out_error:.1%}" + ("" if r.determined else " (undetermined)")
+                      for r in table.itertuples())
+    head = (f"cost form chosen on the {n_held:,} readings at >= {cut:,.0f} apps held out of the fit "
+            f"(error of their mean: {shown}; standard error {se:.1%})")
+    if chosen:
+        return forms[chosen], table, (f"{head}: {forms[chosen].name}, whose extra parameter the data "
+                                      "determine and which predicts the held-out readings as well as the "
+                                      "plain form or better")
+    return Plain(), table, (f"{head}: plain; the data cannot tell the other forms from it (an extra "
+                            "parameter they do not determine, or a worse prediction of the held-out "
+                            "readings)")
+
+
 def fit_messaging(
     samples: pd.DataFrame,
     *,
@@ -431,6 +728,8 @@ def fit_messaging(
     seed: int | np.random.Generator | None = 0,
     max_iter: int = 500,
     tol: float = 1e-8,
+    cost: str | CostForm = "plain",
+    use_deliveries: bool = True,
 ) -> MessagingModel:
     """Fit ``busy_cores = u0 + a*N + b*N*F_s(N)`` to messaging CPU samples.
 
@@ -449,9 +748,9 @@ def fit_messaging(
     ``mu + sd * phi(z) / (1 - Phi(z))`` with ``z = (censor_at - mu) / sd``; the M-step is a weighted
     non-negative least squares (weights ``1/sd^2``) and a moment update of ``s_abs, s_rel`` from the
     (expected) squared residuals. EM was chosen over direct likelihood optimisation because its
-    M-step is an exact 3-parameter NNLS, so ``u0, a, b >= 0`` holds at every step without a
-    constrained optimiser, and because its sufficient statistics are per-day 3x3 Gram matrices,
-    which make the bootstrap below nearly free.
+    M-step is an exact small NNLS (3 parameters, 4 with a cost form's extra one), so every parameter
+    stays >= 0 at every step without a constrained optimiser, and because its sufficient statistics
+    are per-day Gram matrices, which make the bootstrap below nearly free.
 
     **Uncertainty.** Hourly noise is autocorrelated and shared by all servers of an hour, so the
     rows are far from independent and textbook standard errors would be too narrow. Uncertainty
@@ -462,15 +761,27 @@ def fit_messaging(
     Standard errors are the replicates' standard deviation, intervals their percentiles, and
     :meth:`MessagingModel.draws` makes fresh replicates.
 
+    **Measured deliveries.** With a ``deliveries`` column each strategy's formula is estimated from
+    the readings under it (:func:`capacity.load.fanout.fit_fanout`, with the same bootstrap blocks),
+    the estimates replace the configured values in :attr:`MessagingModel.strategies`, and each
+    reading's own delivery count enters the design (``N*D`` instead of ``N*F(N)``); readings without
+    one use the formula. A configured value outside its measured interval is reported in the notes,
+    and warned about (:class:`~capacity.load.fanout.FanoutWarning`) when the formulas' deliveries
+    differ by more than :data:`~capacity.load.fanout.FANOUT_TOLERANCE` over the observed apps.
+
     Parameters
     ----------
     samples : DataFrame
         Columns ``timestamp``, ``apps`` [apps], ``cpu_percent`` [% of one server], ``strategy``
         (name) and ``servers`` (messaging servers in service): the output of
         :func:`capacity.data.load_messaging` followed by :func:`capacity.data.attach_apps`.
+        Optional: ``deliveries`` (deliveries per message the broker counted in the reading's
+        interval [deliveries]; empty where unknown), ``messages`` (publish rate [messages/s]) and
+        ``connections`` (subscriber connections), the last two for the ``rate`` cost form.
     strategies : mapping
         Strategy name (as used in ``samples["strategy"]``) -> :class:`Strategy` or a config table
-        such as ``{"kind": "targeted", "k": 3}``. Extra strategies are kept for predictions.
+        such as ``{"kind": "targeted", "k": 3}``. Extra strategies are kept for predictions. With
+        measured deliveries a table may give only the ``kind``: the formula is then measured.
     cores_per_server : float, default 8
         Cores per messaging server [cores], > 0.
     censor_at : float or None, default 100
@@ -488,6 +799,19 @@ def fit_messaging(
         Most EM iterations, >= 1.
     tol : float, default 1e-8
         Convergence threshold on the relative change of the parameters between iterations, > 0.
+    cost : {"plain", "quadratic", "rate", "auto"} or CostForm, default "plain"
+        The cost form (:mod:`capacity.load.costs`). A form whose extra parameter the data cannot
+        determine (collinear, or its interval reaches 0) falls back to the plain form, and the notes
+        say so. ``"auto"`` holds the readings at the largest 20 % of app counts out and fits every
+        form the samples support on the rest; a form other than the plain one qualifies when the full
+        data determine its extra parameter and it predicts the held-out readings no worse than the
+        plain form (within twice the standard error of their mean); the qualifying form with the
+        smallest held-out error wins, else the plain form (:attr:`MessagingModel.selection`). Both
+        tests matter: the held-out error alone cannot see how the cost splits between messages and
+        deliveries (every form predicts the strategy in force alike), which is what a counterfactual
+        strategy needs; the extra parameter's interval can.
+    use_deliveries : bool, default True
+        Use the ``deliveries`` column when present; False fits the configured formulas only.
 
     Returns
     -------
@@ -505,6 +829,13 @@ def fit_messaging(
     FitError
         The parameters are not identifiable from the samples (e.g. every sample has the same
         constant fan-out, so ``a`` and ``b`` cannot be told apart).
+
+    Warns
+    -----
+    FanoutWarning
+        A configured fan-out formula disagrees materially with the measured deliveries.
+    RuntimeWarning
+        EM did not converge within ``max_iter`` iterations.
     """
     check_args(
         "fit_messaging",
@@ -518,43 +849,78 @@ def fit_messaging(
         seed=(seed, [Seed(), None]),
         max_iter=(max_iter, [Interval(int, 1, None)]),
         tol=(tol, [_POSITIVE]),
+        cost=(cost, _COST),
+        use_deliveries=(use_deliveries, [Boolean()]),
     )
     check_mapping("fit_messaging", "strategies", strategies, values=[_STRATEGY, InstanceOf(Mapping)])
-    known = {
-        name: strategy_from_config(s, name=name) if isinstance(s, Mapping) else s
-        for name, s in strategies.items()
-    }
+    known, configured = _known_strategies(strategies)
     _check_samples(samples, known)
-    readings = _readings(samples, known, cores_per_server, censor_at)
-    em = _em(readings, max_iter=max_iter, tol=tol)
-    if not em.converged:
+    settings = _Settings(float(cores_per_server), censor_at, level, int(block_days), int(n_boot), seed,
+                         int(max_iter), tol)
+    measured = _measured(samples, use_deliveries)
+    fanout = _fit_fanouts(samples, known, configured, measured, settings)
+    for f in fanout.values():
+        if f.material:
+            warnings.warn(f"fit_messaging: {f.name}: {f.notes[-1]}", FanoutWarning, stacklevel=2)
+    fitted = {name: fanout[name].strategy if name in fanout else s for name, s in known.items()}
+    notes = [note for f in fanout.values() for note in f.notes]
+    selection = None
+    if cost == "auto":
+        form, selection, why = _choose_form(samples, fitted, measured, settings)
+        notes.append(why)
+    else:
+        form = _cost_form(cost)
+    _check_needs(form, samples)
+    fit, why = _fit_form(samples, fitted, form, measured, settings)
+    notes += [why] if why else []
+    if not fit.em.converged:
         warnings.warn(
             f"fit_messaging: EM did not converge in {max_iter} iterations "
-            f"(last relative change {em.change:.2g}); estimates may be imprecise",
+            f"(last relative change {fit.em.change:.2g}); estimates may be imprecise",
             RuntimeWarning,
             stacklevel=2,
         )
-    gram, rhs = _day_statistics(readings, em)
-    boot = _resample(gram, rhs, readings.scale, block_days, n_boot, seed)
+    rate = None
+    if isinstance(fit.form, PerConnectionRate):
+        fitted, *rate = _rate_strategies(samples, fitted, fit.form, settings)
+    return _model(samples, fit, fitted, settings, fanout=fanout, notes=tuple(notes), selection=selection,
+                  rate=tuple(rate) if rate else None,
+                  profile=_profile(samples, float(fit.params[0]), settings))
+
+
+def _profile(samples: pd.DataFrame, u0: float, settings: _Settings) -> LoadProfile | str:
+    """The intraday profile and server shares, or why there are none."""
+    if "server" not in samples.columns:
+        return "the messaging samples have no server column"
+    return fit_profile(samples, u0=u0, cores_per_server=settings.cores_per_server,
+                       censor_at=settings.censor_at)
+
+
+def _model(samples: pd.DataFrame, fit: _FormFit, strategies: dict[str, Strategy], settings: _Settings,
+           **extra: Any) -> MessagingModel:
+    r, names = fit.readings, list(fit.form.params)
     return MessagingModel(
-        params=pd.Series(em.theta / readings.scale, index=list(PARAMS), name="estimate"),
-        boot=pd.DataFrame(boot, columns=list(PARAMS)),
-        noise=pd.Series({"abs_sd": math.sqrt(em.var_abs), "rel_sd": math.sqrt(em.var_rel)}, name="noise"),
-        strategies=dict(known),
-        cores_per_server=float(cores_per_server),
-        censor_at=censor_at,
-        level=level,
-        block_days=int(block_days),
-        n_obs=len(readings.y),
-        n_censored=int(readings.censored.sum()),
-        n_days=len(readings.days),
-        iterations=em.iterations,
-        converged=em.converged,
-        observed=_observed_daily(readings, cores_per_server),
+        params=pd.Series(fit.params, index=names, name="estimate"),
+        boot=pd.DataFrame(fit.boot, columns=names),
+        noise=pd.Series({"abs_sd": math.sqrt(fit.em.var_abs), "rel_sd": math.sqrt(fit.em.var_rel)},
+                        name="noise"),
+        strategies=dict(strategies),
+        cores_per_server=settings.cores_per_server,
+        censor_at=settings.censor_at,
+        level=settings.level,
+        block_days=settings.block_days,
+        n_obs=len(r.y),
+        n_censored=int(r.censored.sum()),
+        n_days=len(r.days),
+        iterations=fit.em.iterations,
+        converged=fit.em.converged,
+        observed=_observed_daily(r, settings.cores_per_server),
         last_servers=int(samples["servers"].iloc[int(np.argmax(samples["timestamp"].to_numpy()))]),
-        _gram=gram,
-        _rhs=rhs,
-        _scale=readings.scale,
+        _gram=fit.gram,
+        _rhs=fit.rhs,
+        _scale=r.scale,
+        cost=fit.form,
+        **extra,
     )
 
 
@@ -573,14 +939,17 @@ class MessagingModel:
     Attributes (fitted)
     -------------------
     params : Series
-        Point estimates of ``u0`` [cores], ``a`` [cores/app], ``b`` [cores/(app*delivery)].
+        Point estimates of ``u0`` [cores], ``a`` [cores/app], ``b`` [cores/(app*delivery)], and the
+        cost form's extra parameter if any (``c`` [cores/app^2], ``b_r`` [cores/(app*delivery)]).
     boot : DataFrame
-        Block-bootstrap replicates of the parameters (columns u0, a, b), behind the intervals.
+        Block-bootstrap replicates of the parameters (one column each), behind the intervals.
     noise : Series
         ``abs_sd`` [% of one server] and ``rel_sd`` [fraction of the mean]: the spread of single
         hourly server readings around the mean, ``sd = sqrt(abs_sd^2 + (rel_sd*mean)^2)``.
     strategies : dict
-        Strategy name -> Strategy: those of the samples plus any extra given to the fit.
+        Strategy name -> Strategy: those of the samples plus any extra given to the fit; a strategy
+        with measured deliveries carries the measured formula (the configured one is in
+        :attr:`fanout`). Under the ``rate`` form each is a :class:`~capacity.load.costs.RateAware`.
     cores_per_server, censor_at, level, block_days
         The fit's settings.
     n_obs, n_censored, n_days : int
@@ -592,6 +961,21 @@ class MessagingModel:
         Daily means per strategy (date, strategy, apps, busy_cores, censored_share, readings).
     last_servers : int
         Servers in service at the last sample (the chart's default).
+    cost : CostForm
+        The cost form fitted (:mod:`capacity.load.costs`).
+    fanout : dict
+        Strategy name -> :class:`~capacity.load.fanout.FanoutFit` for each strategy whose deliveries
+        were measured (empty without a ``deliveries`` column).
+    notes : tuple of str
+        What the fit measured and chose, in sentences: the measured fan-out beside the configured
+        one, disagreements, the cost form and why.
+    selection : DataFrame or None
+        With ``cost="auto"``: form, determined (the full data determine its extra parameter),
+        held_out_error (relative error of the held-out mean, RMS over strategies), chosen.
+    profile : LoadProfile or str
+        The intraday profile of the load above ``u0`` and the servers' shares
+        (:mod:`capacity.load.profile`), for plans on the busy hours or the hottest server; or why
+        the samples give none (e.g. one reading a day).
     """
 
     params: pd.Series
@@ -612,14 +996,54 @@ class MessagingModel:
     _gram: np.ndarray = field(repr=False)
     _rhs: np.ndarray = field(repr=False)
     _scale: np.ndarray = field(repr=False)
+    cost: CostForm = field(default=Plain(), repr=False)
+    fanout: dict[str, FanoutFit] = field(default_factory=dict, repr=False)
+    notes: tuple[str, ...] = field(default=(), repr=False)
+    selection: pd.DataFrame | None = field(default=None, repr=False)
+    #: (messages per app [messages/(s*app)], connections law) for the rate form's counterfactuals
+    rate: tuple[float, Broadcast] | None = field(default=None, repr=False)
+    profile: LoadProfile | str | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         p = self.params
+        extra = "".join(f", {k}={p[k]:.4g} {UNITS[k]}" for k in self.cost.extra)
         return (
             f"MessagingModel(u0={p['u0']:.4g} cores, a={p['a']:.4g} cores/app, "
-            f"b={p['b']:.4g} cores/(app*delivery), n={self.n_obs} ({self.n_censored} censored), "
+            f"b={p['b']:.4g} cores/(app*delivery){extra}, n={self.n_obs} ({self.n_censored} censored), "
             f"days={self.n_days}, strategies=[{', '.join(self.strategies)}])"
         )
+
+    def _resolve(self, strategy: Any, owner: str, name: str = "strategy") -> Strategy:
+        """The Strategy the model evaluates for a name or a Strategy (wrapped for the rate form)."""
+        strat = resolve_strategy(strategy, self.strategies, owner=owner, name=name)
+        if self.rate is not None and not isinstance(strat, RateAware):
+            per_app, law = self.rate
+            strat = RateAware(base=strat, messages_per_app=per_app, connections=law,
+                              form=self.cost)  # type: ignore[arg-type]
+        return strat
+
+    def fanout_summary(self) -> pd.DataFrame:
+        """The measured fan-out parameters beside the configured ones (intervals at the fit's ``level``).
+
+        Returns
+        -------
+        DataFrame
+            Columns strategy, param, configured (NaN: not configured), estimate, std_err, lower,
+            upper, unit, measured, agrees (configured inside the interval, or NaN); empty without
+            measured deliveries.
+        """
+        frames = [f.table.assign(strategy=name) for name, f in self.fanout.items() if len(f.table)]
+        if not frames:
+            return pd.DataFrame(columns=["strategy", "param", "configured", "estimate", "std_err", "lower",
+                                         "upper", "unit", "measured", "agrees"])
+        table = pd.concat(frames, ignore_index=True)
+        slack = 1e-9 * np.maximum(table["lower"].abs(), table["upper"].abs())
+        conf = table["configured"]
+        inside = (table["lower"] - slack <= conf) & (conf <= table["upper"] + slack)
+        table["agrees"] = np.where(table["configured"].notna() & table["measured"].astype(bool),
+                                   inside.astype(float), math.nan)
+        return table[["strategy", "param", "configured", "estimate", "std_err", "lower", "upper", "unit",
+                      "measured", "agrees"]]
 
     # ---- parameters ---------------------------------------------------------------------------
 
@@ -634,17 +1058,19 @@ class MessagingModel:
         Returns
         -------
         DataFrame
-            Columns param, estimate, std_err, lower, upper, unit; one row per u0, a, b.
+            Columns param, estimate, std_err, lower, upper, unit; one row per u0, a, b (and the cost
+            form's extra parameter).
         """
         check_args("MessagingModel.summary", level=(level, _LEVEL))
         tail = (1 - (self.level if level is None else level)) / 2
+        names = list(self.params.index)
         return pd.DataFrame({
-            "param": list(PARAMS),
+            "param": names,
             "estimate": self.params.to_numpy(),
             "std_err": self.boot.std(ddof=1).to_numpy(),
             "lower": self.boot.quantile(tail).to_numpy(),
             "upper": self.boot.quantile(1 - tail).to_numpy(),
-            "unit": [UNITS[p] for p in PARAMS],
+            "unit": [UNITS[p] for p in names],
         })
 
     def draws(self, n: int, *, seed: int | np.random.Generator | None = None) -> pd.DataFrame:
@@ -662,11 +1088,12 @@ class MessagingModel:
         Returns
         -------
         DataFrame
-            Columns u0, a, b (units as in :attr:`params`), ``n`` rows.
+            Columns u0, a, b and the cost form's extra parameter (units as in :attr:`params`),
+            ``n`` rows.
         """
         check_args("MessagingModel.draws", n=(n, [Interval(int, 1, None)]), seed=(seed, [Seed(), None]))
         theta = _resample(self._gram, self._rhs, self._scale, self.block_days, int(n), seed)
-        return pd.DataFrame(theta, columns=list(PARAMS))
+        return pd.DataFrame(theta, columns=list(self.params.index))
 
     # ---- predictions --------------------------------------------------------------------------
 
@@ -695,7 +1122,7 @@ class MessagingModel:
         owner = "MessagingModel.cpu_percent"
         n = check_numbers(owner, "apps", apps, _APPS)
         srv = check_numbers(owner, "servers", servers, _SERVERS)
-        strat = resolve_strategy(strategy, self.strategies, owner=owner)
+        strat = self._resolve(strategy, owner)
         p = _param_arrays(owner, self.params if params is None else params, n.ndim)
         out = _busy(n, strat, p) * (100.0 / (srv * self.cores_per_server))
         if isinstance(apps, pd.Series):
@@ -738,11 +1165,9 @@ class MessagingModel:
                                 f"not {srv.size} counts")
         if isinstance(strategy, pd.Series):
             strategy = strategy.to_numpy(dtype=object)
-        f = _deliveries(owner, n, strategy, self.strategies)
+        cols = _strategy_columns(owner, self.cost, n, strategy, lambda s: self._resolve(s, owner))
         srv = np.broadcast_to(srv, n.shape)
-        design = (100.0 / (srv * self.cores_per_server))[:, None] * np.column_stack(
-            [np.ones_like(n), n, n * f]
-        )
+        design = (100.0 / (srv * self.cores_per_server))[:, None] * cols
         mean = design @ self.params.to_numpy()
         tail = (1 - (self.level if level is None else level)) / 2
         lo, hi, boot_var = self._boot_spread(design, tail)
@@ -813,7 +1238,7 @@ class MessagingModel:
         owner = "MessagingModel.apps_at"
         check_args(owner, limit=(limit, [_LIMIT]), servers=(servers, [_SERVERS]),
                    max_apps=(max_apps, [_POSITIVE]))
-        strat = resolve_strategy(strategy, self.strategies, owner=owner)
+        strat = self._resolve(strategy, owner)
         p = _param_arrays(owner, self.params if params is None else params, 1)
         width = len(params) if isinstance(params, pd.DataFrame) else 1
         per_server = 100.0 / (np.asarray(servers, dtype=float) * self.cores_per_server)
@@ -869,7 +1294,7 @@ class MessagingModel:
         owner = "MessagingModel.servers_needed"
         n = check_numbers(owner, "apps", apps, _APPS)
         check_args(owner, limit=(limit, [_LIMIT]))
-        strat = resolve_strategy(strategy, self.strategies, owner=owner)
+        strat = self._resolve(strategy, owner)
         cores = _busy(n, strat, _param_arrays(owner, self.params if params is None else params, n.ndim))
         values = np.asarray(cores, dtype=float) / (self.cores_per_server * limit)
         # a hair of tolerance so an exact fit (e.g. 2.0000000001 from rounding) is not rounded up
@@ -925,7 +1350,7 @@ class MessagingModel:
         # label curves by the names the samples use, so curve and points share a colour
         chosen = list(self.strategies.items()) if strategies is None else [
             (s if isinstance(s, str) else s.name,
-             resolve_strategy(s, self.strategies, owner=owner, name=f"strategies[{i}]"))
+             self._resolve(s, owner, name=f"strategies[{i}]"))
             for i, s in enumerate(strategies)
         ]
         grid = np.linspace(0.0, apps_max, 120)

@@ -13,6 +13,16 @@ meaningful, non-decreasing in ``apps``).
 ``deliveries`` keeps the pandas type: a Series in gives a Series out with the same index, a numpy
 array gives an array of the same shape, a scalar gives a float.
 
+**Measured fan-out.** A broker counts its deliveries (Redis PUBLISH returns the receiver count;
+RabbitMQ and Kafka expose publish and deliver rates), so the parameters of a strategy's formula can
+be estimated instead of typed in. :meth:`Strategy.delivered` is what the broker counts per message
+(for the built-in strategies that is :meth:`~Strategy.deliveries`, except for
+:class:`PatternSubscription`, whose pattern scan is cost without deliveries). It is linear in the
+fields named by :attr:`Strategy.measured_fields`: ``delivered(N) = measured_terms(N) @ theta``, and
+:meth:`Strategy.from_measured` builds the strategy from fitted ``theta``;
+:func:`capacity.load.fanout.fit_fanout` does the fit. A planner's own strategy can take part by
+defining the three.
+
 Configuration files describe a strategy as a table with a ``kind`` key and the constructor's
 keywords, e.g. ``{"kind": "broadcast", "base_components": 40, "apps_per_component": 100}``;
 :func:`strategy_from_config` and :func:`strategies_from_config` build the objects, and a bad table raises
@@ -44,6 +54,7 @@ __all__ = [
     "Sharded",
     "PatternSubscription",
     "STRATEGY_KINDS",
+    "FIELD_UNITS",
     "strategy_from_config",
     "strategies_from_config",
     "resolve_strategy",
@@ -57,6 +68,17 @@ _PER = [Interval(float, 0, None, closed="neither"), Options([math.inf])]
 #: what ``apps`` may be in :meth:`Strategy.deliveries`
 _APPS = Interval(float, 0, None)
 
+#: units of the fields that measured deliveries determine
+FIELD_UNITS = {"base_components": "components", "apps_per_component": "apps/component", "k": "deliveries"}
+
+
+def _per(slope: Any) -> Any:
+    """``1 / slope`` with ``inf`` for a zero slope (a fixed fleet), for arrays of replicates too."""
+    slope = np.asarray(slope, dtype=float)
+    with np.errstate(divide="ignore"):
+        out = np.where(slope > 0, 1.0 / np.where(slope > 0, slope, 1.0), math.inf)
+    return float(out) if out.ndim == 0 else out
+
 
 class Strategy(ABC):
     """A fan-out strategy: deliveries per message as a function of the live app count.
@@ -68,6 +90,8 @@ class Strategy(ABC):
 
     name: str
     kind: ClassVar[str] = "custom"
+    #: fields that measured deliveries determine (:mod:`capacity.load.fanout`); empty: none
+    measured_fields: ClassVar[tuple[str, ...]] = ()
 
     def deliveries(self, apps: Any) -> Any:
         """Deliveries per message at ``apps`` live apps.
@@ -97,6 +121,34 @@ class Strategy(ABC):
     def fanout(self, apps: np.ndarray) -> np.ndarray:
         """Deliveries per message [deliveries] for a float array of app counts (any shape)."""
 
+    def delivered(self, apps: np.ndarray) -> np.ndarray:
+        """Deliveries per message a broker counts [deliveries], for a float array of app counts.
+
+        :meth:`fanout` is the cost in delivery-equivalents; a strategy whose cost includes work
+        without deliveries (a pattern scan) counts less. The default is :meth:`fanout`.
+        """
+        return np.broadcast_to(self.fanout(apps), np.shape(apps))
+
+    def measured_terms(self, apps: np.ndarray) -> np.ndarray:
+        """Columns ``X`` with ``delivered(N) = X @ theta``, shape ``apps.shape + (p,)``; ``p`` is
+        the length of :attr:`measured_fields` (0 here: nothing to fit)."""
+        return np.zeros(np.shape(apps) + (0,))
+
+    def measured_values(self, theta: Any) -> dict[str, Any]:
+        """The measured fields from ``theta`` (shape ``(..., p)``; replicates give arrays)."""
+        return {}
+
+    def from_measured(self, theta: Any) -> Strategy:
+        """This strategy with its measured fields set from ``theta`` (one vector, length ``p``).
+
+        Raises
+        ------
+        ArgumentError
+            A value the strategy refuses (e.g. ``k = 0`` for :class:`Targeted`).
+        """
+        values = {k: float(v) for k, v in self.measured_values(np.asarray(theta, dtype=float)).items()}
+        return dataclasses.replace(self, **values) if values else self
+
 
 @dataclass(frozen=True)
 class Broadcast(Strategy):
@@ -118,6 +170,7 @@ class Broadcast(Strategy):
     apps_per_component: float = 100.0
     name: str = "broadcast"
     kind: ClassVar[str] = "broadcast"
+    measured_fields: ClassVar[tuple[str, ...]] = ("base_components", "apps_per_component")
 
     def __post_init__(self) -> None:
         check_args("Broadcast", base_components=(self.base_components, _NON_NEGATIVE),
@@ -125,6 +178,14 @@ class Broadcast(Strategy):
 
     def fanout(self, apps: np.ndarray) -> np.ndarray:
         return self.base_components + apps / self.apps_per_component
+
+    def measured_terms(self, apps: np.ndarray) -> np.ndarray:
+        # F = base + N * (1 / apps_per_component): linear in (base, 1/apps_per_component)
+        return np.stack([np.ones_like(apps), apps], axis=-1)
+
+    def measured_values(self, theta: Any) -> dict[str, Any]:
+        theta = np.asarray(theta, dtype=float)
+        return {"base_components": theta[..., 0], "apps_per_component": _per(theta[..., 1])}
 
 
 @dataclass(frozen=True)
@@ -141,6 +202,7 @@ class Targeted(Strategy):
     k: float = 3.0
     name: str = "targeted"
     kind: ClassVar[str] = "targeted"
+    measured_fields: ClassVar[tuple[str, ...]] = ("k",)
 
     def __post_init__(self) -> None:
         # k > 0: a targeted message reaches some component; with k = 0 the delivery cost would vanish
@@ -148,6 +210,12 @@ class Targeted(Strategy):
 
     def fanout(self, apps: np.ndarray) -> np.ndarray:
         return np.full_like(apps, float(self.k))
+
+    def measured_terms(self, apps: np.ndarray) -> np.ndarray:
+        return np.ones(np.shape(apps) + (1,))
+
+    def measured_values(self, theta: Any) -> dict[str, Any]:
+        return {"k": np.asarray(theta, dtype=float)[..., 0]}
 
 
 @dataclass(frozen=True)
@@ -173,6 +241,8 @@ class Sharded(Strategy):
     apps_per_component: float = 100.0
     name: str = "sharded"
     kind: ClassVar[str] = "sharded"
+    #: the shard count is known to the operator; measured deliveries give the components' law
+    measured_fields: ClassVar[tuple[str, ...]] = ("base_components", "apps_per_component")
 
     def __post_init__(self) -> None:
         check_args("Sharded", shards=(self.shards, _POSITIVE),
@@ -181,6 +251,13 @@ class Sharded(Strategy):
 
     def fanout(self, apps: np.ndarray) -> np.ndarray:
         return (self.base_components + apps / self.apps_per_component) / self.shards
+
+    def measured_terms(self, apps: np.ndarray) -> np.ndarray:
+        return np.stack([np.ones_like(apps), apps], axis=-1) / self.shards
+
+    def measured_values(self, theta: Any) -> dict[str, Any]:
+        theta = np.asarray(theta, dtype=float)
+        return {"base_components": theta[..., 0], "apps_per_component": _per(theta[..., 1])}
 
 
 @dataclass(frozen=True)
@@ -212,6 +289,8 @@ class PatternSubscription(Strategy):
     scan_cost: float = 0.001
     name: str = "pattern"
     kind: ClassVar[str] = "pattern"
+    #: a broker counts the ``k`` deliveries; the scan is cost without deliveries and stays as configured
+    measured_fields: ClassVar[tuple[str, ...]] = ("k",)
 
     def __post_init__(self) -> None:
         check_args("PatternSubscription", k=(self.k, _NON_NEGATIVE),
@@ -221,6 +300,15 @@ class PatternSubscription(Strategy):
 
     def fanout(self, apps: np.ndarray) -> np.ndarray:
         return self.k + self.scan_cost * (self.base_patterns + apps / self.apps_per_pattern)
+
+    def delivered(self, apps: np.ndarray) -> np.ndarray:
+        return np.full(np.shape(apps), float(self.k))
+
+    def measured_terms(self, apps: np.ndarray) -> np.ndarray:
+        return np.ones(np.shape(apps) + (1,))
+
+    def measured_values(self, theta: Any) -> dict[str, Any]:
+        return {"k": np.asarray(theta, dtype=float)[..., 0]}
 
 
 #: config ``kind`` -> strategy class

@@ -213,3 +213,55 @@ def test_deliveries_are_non_negative_and_non_decreasing(strategy, apps):
     assert np.all(np.diff(f) >= -1e-9 * np.maximum(np.abs(f[1:]), 1))
     # vectorised and scalar evaluation agree
     assert strategy.deliveries(float(grid[-1])) == pytest.approx(f[-1])
+
+
+# ------------------------------------------------------------------------------------------------
+# measured fields: what a broker counts, linear in the fields it determines
+
+
+@settings(max_examples=60, deadline=None)
+@given(any_strategy(), st.lists(st.floats(0, 1e6), min_size=1, max_size=10))
+def test_delivered_is_linear_in_the_measured_fields(strategy, apps):
+    grid = np.asarray(apps)
+    terms = strategy.measured_terms(grid)
+    assert terms.shape == (grid.size, len(strategy.measured_fields))
+    theta = np.linalg.lstsq(strategy.measured_terms(np.array([0.0, 1e4, 2e4])),
+                            strategy.delivered(np.array([0.0, 1e4, 2e4])), rcond=None)[0]
+    theta = np.maximum(theta, 0)  # what the non-negative fit returns, without the rounding below 0
+    scale = max(1.0, float(np.abs(strategy.delivered(np.array([2e4]))).max()))
+    np.testing.assert_allclose(terms @ theta, strategy.delivered(grid), rtol=1e-7, atol=1e-7 * scale)
+    # from_measured(theta) rebuilds the strategy (every other field kept)
+    rebuilt = strategy.from_measured(theta)
+    assert type(rebuilt) is type(strategy) and rebuilt.name == strategy.name
+    np.testing.assert_allclose(rebuilt.deliveries(grid), strategy.deliveries(grid), rtol=1e-6,
+                               atol=1e-6 * scale)
+
+
+def test_measured_fields_of_each_kind():
+    assert Broadcast.measured_fields == ("base_components", "apps_per_component")
+    assert Sharded.measured_fields == ("base_components", "apps_per_component")
+    assert Targeted.measured_fields == ("k",) and PatternSubscription.measured_fields == ("k",)
+    assert Broadcast().from_measured([30, 0.02]) == Broadcast(30, 50)
+    assert Broadcast().from_measured([30, 0]) == Broadcast(30, math.inf)  # no slope: a fixed fleet
+    assert Broadcast().measured_values(np.array([[1.0, 0.5], [2.0, 0.0]]))["apps_per_component"].tolist() == [
+        2.0, math.inf]
+    # the broker counts a pattern subscription's k deliveries, not its scan cost
+    pattern = PatternSubscription(k=3, scan_cost=0.01)
+    assert pattern.delivered(np.array([1000.0])).tolist() == [3.0]
+    assert pattern.deliveries(1000.0) == pytest.approx(3 + 0.01 * 1040)
+    with pytest.raises(ArgumentError, match=r"^Targeted: k must be a finite number > 0, not 0\.0$"):
+        Targeted().from_measured([0.0])
+
+
+def test_a_planners_strategy_has_no_measured_fields():
+    @dataclass(frozen=True)
+    class Tree(Strategy):
+        name: str = "tree"
+
+        def fanout(self, apps):
+            return 3 * np.log2(2 + apps)
+
+    tree = Tree()
+    assert tree.measured_fields == () and tree.measured_terms(np.ones(4)).shape == (4, 0)
+    np.testing.assert_allclose(tree.delivered(np.array([0.0, 2.0])), [3.0, 6.0])
+    assert tree.from_measured([]) == tree
