@@ -75,7 +75,8 @@ _MESSAGING_COLUMNS = {"timestamp", "server", "cpu_percent", "strategy", "servers
 _MESSAGING_DEFAULTS = {"server", "strategy", "servers"}
 _CPU_SCALES = ("percent", "fraction")
 _MESSAGING = {"cores_per_server", "strategies", "strategy", "servers"}
-_LIMIT = {"cpu", "latency_ms", "service_ms", "quantile", "parallelism"}
+_LIMIT = {"cpu", "latency_ms", "service_ms", "quantile", "parallelism", "metric", "metric_quantile", "server",
+          "spare_servers"}
 _FORECAST = {"confidence", "horizon_days", "n_paths", "seed"}
 _REPORT = {"out"}
 _PROJECT = {"name", "effect", "lead_time_days", "start", "land", "landed"}
@@ -148,7 +149,7 @@ class Config:
     strategies: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     strategy: str | None = None  # in force now; None = the latest samples' strategy
     servers: int | None = None  # in service now; None = the latest samples' count
-    limit: Mapping[str, float] = field(default_factory=lambda: {"cpu": 0.7})
+    limit: Mapping[str, Any] = field(default_factory=lambda: {"cpu": 0.7})
     confidence: float = 0.9
     horizon_days: int = 365
     n_paths: int = 2000
@@ -380,8 +381,9 @@ def _messaging(r: _Reader, raw: Mapping[str, Any]) -> tuple[dict, dict[str, dict
     return messaging, {k: dict(v) for k, v in strategies.items()}
 
 
-def _limit(r: _Reader, raw: Mapping[str, Any]) -> dict[str, float]:
-    """``[limit]``: exactly one of a CPU utilisation or a latency target (with its service time)."""
+def _limit(r: _Reader, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``[limit]``: exactly one of a CPU utilisation or a latency target (with its service time), and
+    what must stay under it (metric, server, spare servers)."""
     limit = r.table(raw, "limit", "limit", _LIMIT)
     if not limit:
         limit = {"cpu": 0.7}
@@ -396,7 +398,24 @@ def _limit(r: _Reader, raw: Mapping[str, Any]) -> dict[str, float]:
             checked[name] = value
     if "latency_ms" in checked and "service_ms" not in checked:
         raise r.fail("limit.service_ms", "is required with limit.latency_ms (mean service time, ms)")
-    return checked
+    return {**checked, **_watched(r, limit)}
+
+
+def _watched(r: _Reader, limit: Mapping[str, Any]) -> dict[str, Any]:
+    """``limit.metric``, ``limit.metric_quantile``, ``limit.server`` and ``limit.spare_servers``."""
+    metric = r.text(limit, "metric", "limit.metric", "daily_mean")
+    server = r.text(limit, "server", "limit.server", "average")
+    from capacity.load.profile import METRICS, SERVERS
+
+    for key, value, allowed in (("metric", metric, METRICS), ("server", server, SERVERS)):
+        if value not in allowed:
+            raise r.fail(f"limit.{key}", f"must be one of {', '.join(allowed)}, not {value!r}")
+    quantile = r.number(limit, "metric_quantile", "limit.metric_quantile", None, low=0.01, high=0.99)
+    if (metric == "quantile") != (quantile is not None):
+        raise r.fail("limit.metric_quantile", "is required with limit.metric = \"quantile\" (a quantile of "
+                     "the day's hours, e.g. 0.95) and only with it")
+    spare = r.number(limit, "spare_servers", "limit.spare_servers", 0, low=0, high=1000, integer=True)
+    return {"metric": metric, "metric_quantile": quantile, "server": server, "spare_servers": spare}
 
 
 def _projects(r: _Reader, raw: Mapping[str, Any]) -> tuple[ProjectSpec, ...]:

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from capacity.errors import InputDataError
+from capacity.errors import ArgumentError, InputDataError
 from capacity.validation import (
     PATH,
     Boolean,
@@ -714,16 +714,24 @@ def daily_percentiles(
     return table
 
 
-def daily_tier_cpu(samples: pd.DataFrame, *, servers: int | None = None) -> pd.Series:
-    """Daily mean CPU of the average messaging server, comparable across changes in server count.
+def daily_tier_cpu(samples: pd.DataFrame, *, servers: int | None = None, metric: str = "daily_mean",
+                   quantile: float | None = None, server: str = "average") -> pd.Series:
+    """Daily CPU of the average (or hottest) messaging server, comparable across changes in server count.
 
     Parameters
     ----------
     samples : DataFrame
-        Output of :func:`load_messaging` (``timestamp``, ``cpu_percent`` [%], ``servers``).
+        Output of :func:`load_messaging` (``timestamp``, ``cpu_percent`` [%], ``servers``; ``server``
+        for the busy hours and the hottest server).
     servers : int, optional
         Express every day as if this many servers (>= 1) shared the load (default: no rescaling,
         each day's own count).
+    metric : {"daily_mean", "busiest_hour", "quantile"}, default "daily_mean"
+        The day's mean, its busiest hour, or the ``quantile`` of its hours (hourly means first).
+    quantile : float, optional
+        With ``metric="quantile"``: the quantile of the day's hours, in (0, 1).
+    server : {"average", "hottest"}, default "average"
+        The average of the servers, or in each hour the busiest one.
 
     Returns
     -------
@@ -738,15 +746,27 @@ def daily_tier_cpu(samples: pd.DataFrame, *, servers: int | None = None) -> pd.S
     InputDataError
         A column is missing from ``samples``.
     """
+    from capacity.load.profile import METRICS, SERVERS
+
     check_args("daily_tier_cpu", samples=(samples, [InstanceOf(pd.DataFrame)]),
-               servers=(servers, [_COUNT, None]))
-    _check_frame_columns(samples, ["timestamp", "cpu_percent"] + (["servers"] if servers is not None else []),
-                         "daily_tier_cpu", "samples")
-    day = samples["timestamp"].dt.floor("D").rename("date")
-    if servers is None:
-        return samples["cpu_percent"].groupby(day).mean().rename("cpu_percent")
-    tier = samples["cpu_percent"] * samples["servers"]  # percent of one server, summed over the tier
-    return (tier.groupby(day).mean() / servers).rename("cpu_percent")
+               servers=(servers, [_COUNT, None]), metric=(metric, [Options(METRICS)]),
+               quantile=(quantile, [Interval(float, 0, 1, closed="neither"), None]),
+               server=(server, [Options(SERVERS)]))
+    if metric == "quantile" and quantile is None:
+        raise ArgumentError("daily_tier_cpu: metric 'quantile' needs quantile, a number in (0, 1)")
+    hourly = metric != "daily_mean" or server != "average"
+    needed = ["timestamp", "cpu_percent"] + (["servers"] if servers is not None else [])
+    _check_frame_columns(samples, needed + (["server"] if hourly else []), "daily_tier_cpu", "samples")
+    scale = samples["servers"] / servers if servers is not None else 1.0
+    tier = samples["cpu_percent"] * scale  # percent of one of ``servers`` servers
+    if not hourly:
+        return tier.groupby(samples["timestamp"].dt.floor("D").rename("date")).mean().rename("cpu_percent")
+    cells = tier.groupby([samples["timestamp"].dt.floor("h"), samples["server"]]).mean()
+    hours = cells.groupby(level=0).max() if server == "hottest" else cells.groupby(level=0).mean()
+    days = hours.groupby(hours.index.floor("D").rename("date"))
+    if metric == "quantile":
+        return days.quantile(quantile).rename("cpu_percent")
+    return (days.max() if metric == "busiest_hour" else days.mean()).rename("cpu_percent")
 
 
 def apps_from_changes(

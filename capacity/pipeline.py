@@ -452,10 +452,11 @@ def run(
         load = fit_messaging(inputs.samples, strategies=strategies, cores_per_server=config.cores_per_server,
                              seed=config.seed)
     _say(progress, "planning")
+    watch = _watch(config, load, inputs.servers)
     result = plan(growth, load, strategy=inputs.strategy, servers=inputs.servers,
                   limit=_utilisation_limit(config, limit), projects=projects, confidence=config.confidence,
                   horizon_days=config.horizon_days, n_paths=config.n_paths if n_paths is None else n_paths,
-                  seed=config.seed, as_of=inputs.as_of)
+                  seed=config.seed, as_of=inputs.as_of, **watch)
     return Forecast(inputs=inputs, growth=growth, load=load, plan=result)
 
 
@@ -494,6 +495,25 @@ def _strategies(config: Config) -> dict[str, Any]:
         return strategies_from_config(config.strategies)
     except ConfigError as exc:
         raise ConfigError(f"{config.path}: key 'messaging.strategies': {exc}") from None
+
+
+def _watch(config: Config, load: Any, servers: int) -> dict[str, Any]:
+    """plan's metric, metric_quantile, server and spare_servers from ``[limit]``, checked against
+    the servers in service and the load's intraday profile (a ConfigError naming the key)."""
+    from capacity.planning.limits import Watch
+
+    keys = ("metric", "metric_quantile", "server", "spare_servers")
+    options = {k: config.limit[k] for k in keys if k in config.limit}
+    watch = Watch(**{"quantile" if k == "metric_quantile" else k: v for k, v in options.items()})
+    if watch.spare_servers >= servers:
+        raise ConfigError(f"{config.path}: key 'limit.spare_servers' must be less than the {servers} "
+                          f"messaging servers in service, not {watch.spare_servers}")
+    try:
+        watch.factors(load.profile)
+    except ArgumentError as exc:
+        key = "limit.metric" if watch.metric != "daily_mean" else "limit.server"
+        raise ConfigError(f"{config.path}: key '{key}': {str(exc).split(': ', 1)[1]}") from None
+    return options
 
 
 def _utilisation_limit(config: Config, limit: Any) -> float:

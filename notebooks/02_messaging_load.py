@@ -145,6 +145,34 @@ md(f"At **{n_now:,.0f} apps** ({day(train['timestamp'].iloc[-1])}) broadcast del
    + ": the deliveries dominate, and they grow with the square of the app count.")
 
 # %% [markdown]
+# ## What the daily mean hides: the busy hour and the hottest server
+#
+# The cost model describes the day's mean over all servers. What fails is the busy part of the day on
+# the server that carries the most. The fit also learns the intraday profile of the load above
+# background and each server's share (`capacity.load.profile`, from the last 91 whole days without a
+# pinned reading); a plan watches them with `limit.metric`, `limit.server` and `limit.spare_servers`.
+
+# %%
+from capacity.planning.limits import Watch  # noqa: E402
+
+profile = model.profile
+if isinstance(profile, str):
+    md(f"No intraday profile: {profile}.")
+else:
+    display(profile.chart().properties(width=WIDTH, height=220))
+    watches = {"daily mean, average server": Watch(),
+               "busiest hour, average server": Watch("busiest_hour"),
+               "busiest hour, hottest server": Watch("busiest_hour", server="hottest"),
+               "busiest hour, hottest server, 1 spare": Watch("busiest_hour", server="hottest", spare_servers=1)}
+    equivalent = pd.DataFrame({"daily mean that reaches the limit": {
+        k: w.daily_mean_limit(limit, load=model, servers=servers) for k, w in watches.items()}})
+    display(equivalent.style.format("{:.1%}").set_caption(
+        f"{limit:.0%} of what is watched, as the daily mean of the average of {servers} servers"))
+    md(f"The busiest hour ({profile.peak_hour:02d}:00 UTC) carries {profile.factor('busiest_hour') - 1:.0%} "
+       f"more load above background than the day's mean, and {profile.hottest} carries "
+       f"{profile.share('hottest') - 1:.0%} more than the average server.")
+
+# %% [markdown]
 # ## The counterfactual: targeted and sharded fan-out
 #
 # The same coefficients with each strategy's deliveries per message. The curves for targeted and

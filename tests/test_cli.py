@@ -33,7 +33,7 @@ def test_forecast_on_sample_prints_summary(capsys, tmp_path):
     assert main(["forecast", "--as-of", "2010-10-20", "--out", str(tmp_path)]) == 0
     captured = capsys.readouterr()
     lines = captured.out.strip().splitlines()
-    assert lines[0].startswith("Messaging crosses 90%")
+    assert lines[0].startswith("Messaging CPU (the busiest hour of the average server) crosses 90%")
     assert any(line.startswith("  Targeted message routing: must land by 2010-10-2") for line in lines)
     assert lines[-1] == f"report: {tmp_path / '2010-10-20' / 'index.html'}"
     assert "capacity: fitting messaging load on 40,817 samples" in captured.err

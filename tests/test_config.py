@@ -28,7 +28,8 @@ def test_sample_config_reads():
     assert config.path == DEFAULT_CONFIG
     assert config.apps.name == "apps.csv" and config.apps.is_file()
     assert config.as_of == dt.date(2010, 10, 20)
-    assert config.limit == {"cpu": 0.9}
+    assert config.limit == {"cpu": 0.9, "metric": "busiest_hour", "metric_quantile": None,
+                            "server": "average", "spare_servers": 0}
     assert [p.name for p in config.projects] == [
         "Targeted message routing", "Two more messaging servers", "Messaging system replacement"]
     assert config.projects[0].effect == "strategy" and config.projects[0].value == "targeted"
@@ -39,7 +40,8 @@ def test_sample_config_reads():
 def test_defaults(tmp_path):
     config = load_config(write(tmp_path, MINIMAL))
     assert config.apps == (tmp_path / "apps.csv").resolve()
-    assert config.limit == {"cpu": 0.7}
+    assert config.limit == {"cpu": 0.7, "metric": "daily_mean", "metric_quantile": None, "server": "average",
+                            "spare_servers": 0}
     assert (config.confidence, config.horizon_days, config.n_paths, config.seed) == (0.9, 365, 2000, 0)
     assert config.as_of is None and config.projects == ()
 
@@ -69,10 +71,21 @@ def test_defaults(tmp_path):
          "[[project]]\nname = 'x'\neffect = {add_servers = 1}\nlead_time_days = [1,2,3]\n",
          r"key 'project\[1\]\.name' repeats the project name 'x'"),
         ("[data\napps = 1", r"plan\.toml: malformed TOML"),
+        (MINIMAL + "[limit]\ncpu = 0.7\nmetric = 'peak'\n",
+         r"key 'limit\.metric' must be one of daily_mean, busiest_hour, quantile, not 'peak'"),
+        (MINIMAL + "[limit]\ncpu = 0.7\nmetric = 'quantile'\n", r"key 'limit\.metric_quantile' is required"),
+        (MINIMAL + "[limit]\ncpu = 0.7\nmetric_quantile = 0.9\n", r"key 'limit\.metric_quantile' is required "
+         r"with limit\.metric = \"quantile\" .* and only with it"),
+        (MINIMAL + "[limit]\ncpu = 0.7\nserver = 'coldest'\n", r"key 'limit\.server' must be one of average"),
+        (MINIMAL + "[limit]\ncpu = 0.7\nspare_servers = -1\n",
+         r"key 'limit\.spare_servers' must lie in 0\.\.1000"),
+        (MINIMAL + "[limit]\ncpu = 0.7\nspare_servers = 1.5\n",
+         r"key 'limit\.spare_servers' must be a whole"),
     ],
     ids=["missing-key", "unknown-key", "limit-range", "two-limits", "latency-needs-service",
          "type", "strategy-kind", "project-name", "unknown-effect", "lead-time-order", "two-dates",
-         "bad-date", "duplicate-project", "malformed"],
+         "bad-date", "duplicate-project", "malformed", "metric", "metric-quantile-missing",
+         "metric-quantile-alone", "server", "spare-negative", "spare-fraction"],
 )
 def test_bad_config(tmp_path, text, match):
     with pytest.raises(ConfigError, match=match):

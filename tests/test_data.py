@@ -264,7 +264,9 @@ def test_sample_messaging_saturates_then_drops_fivefold(sample):
     assert strategy_after.tolist() == ["targeted"]
     before = samples[(samples["timestamp"] >= switch - pd.Timedelta("1D")) & (samples["timestamp"] < switch)]
     after = samples[(samples["timestamp"] >= switch) & (samples["timestamp"] < switch + pd.Timedelta("1D"))]
-    assert (before["cpu_percent"] >= 100).mean() > 0.1  # pinned at 100% in the last day
+    # the hottest server (msg-1 carries 15 % more than the average) is pinned at 100 % in its busy hours
+    hottest = before[before["server"] == "msg-1"]
+    assert (hottest["cpu_percent"] >= 100).mean() > 0.3
     ratio = before["cpu_percent"].mean() / after["cpu_percent"].mean()
     assert 4.5 <= ratio <= 5.5
     assert len(samples) > 24 * 500 * 3

@@ -30,7 +30,7 @@ MIN_CHARTS = {"01_app_growth": 7, "02_messaging_load": 5, "03_deadlines": 3, "04
 PROSE = {
     "01_app_growth": r"The latest change: from \*\*2010-09-\d\d\*\* new apps arrive at",
     "02_messaging_load": r"targeted routing would cut the messaging CPU <strong>\d+\.\d-fold</strong>",
-    "03_deadlines": r"Messaging crosses 90% between 2010-",
+    "03_deadlines": r"Messaging CPU \(the busiest hour of the average server\) crosses 90% between 2010-",
     "04_replay_2010": r"<strong>\d+\.\d weeks before the outage</strong> of 26 Oct 2010",
 }
 

@@ -68,6 +68,21 @@ def test_targeted_routing_must_land_within_days_on_oct_20(on_oct_20):
     assert rows.loc[TARGETED, "at_risk"]
 
 
+def test_the_busiest_hour_crossing_is_the_generators(on_oct_20):
+    """Fitted on the data before 2010-10-20, the sample's plan on the busiest hour of the average
+    server (its config's limit.metric) meets the generator's own first busiest-hour crossing of 90 %."""
+    import json
+
+    truth = json.loads((SAMPLE / "truth.json").read_text())["messaging"]["crossings"]
+    result = run(as_of=dt.date(2010, 10, 19), n_paths=1000)
+    assert result.plan.watch.metric == "busiest_hour" and result.plan.limit == truth["limit"] == 0.9
+    assert abs((result.plan.crossing.p50 - pd.Timestamp(truth["busiest_hour"])).days) <= 3
+    # the daily mean would have promised weeks more; the hottest server crossed before the data end
+    assert pd.Timestamp(truth["daily_mean"]) - pd.Timestamp(truth["busiest_hour"]) > pd.Timedelta(days=14)
+    assert pd.Timestamp(truth["busiest_hour_hottest"]) < pd.Timestamp("2010-10-19")
+    assert "the busiest hour of the average server" in result.plan.headline
+
+
 def test_targeted_routing_buys_months_of_runway(on_oct_20):
     row = on_oct_20.plan.deadlines.set_index("project").loc[TARGETED]
     # once targeted routing lands, the next crossing is beyond the horizon on nearly every path
@@ -269,3 +284,22 @@ def test_excluded_counts_and_data_age_reach_the_report(tmp_path, spiked):
     page = (folder / "index.html").read_text()
     assert "Left out of the growth fit as implausible" in page and "999,999,999" in page
     assert "Newest data:" in page
+
+
+def test_watch_settings_a_tier_cannot_meet_name_their_key(tmp_path):
+    _config(tmp_path)
+    text = (tmp_path / "plan.toml").read_text()
+    assert 'metric = "busiest_hour"' in text
+    (tmp_path / "spare.toml").write_text(text.replace("[limit]\n", "[limit]\nspare_servers = 4\n"))
+    spare = capacity.load_config(tmp_path / "spare.toml")
+    with pytest.raises(capacity.ConfigError, match=r"key 'limit\.spare_servers' must be less than the 4 "
+                                                   r"messaging servers in service, not 4"):
+        run(spare, n_paths=100)
+    daily = pd.read_csv(SAMPLE / "messaging.csv")
+    daily = daily[daily["timestamp"].str.contains("T12:00")]
+    daily.to_csv(tmp_path / "daily.csv", index=False)
+    config = _config(tmp_path, messaging=tmp_path / "daily.csv")
+    with pytest.raises(capacity.ConfigError,
+                       match=r"key 'limit\.metric': planning on the busiest hour of the average server needs "
+                             r"the load's intraday profile and server shares: the messaging samples have"):
+        run(config, n_paths=100)

@@ -88,6 +88,15 @@ def time_axis(start: pd.Timestamp, end: pd.Timestamp, *, length: int = WIDTH, **
     return alt.Axis(values=values, format=fmt, labelOverlap=True, **kwargs)
 
 
+def _watched_title(plan: Plan) -> str:
+    """The y axis of the utilisation fan: 'busiest hour CPU, hottest server (%)'."""
+    w = plan.watch
+    metric = {"daily_mean": "mean CPU", "busiest_hour": "busiest-hour CPU",
+              "quantile": f"CPU, hours' P{100 * (w.quantile or 0):g}"}[w.metric]
+    spare = f", {w.spare_servers} spare" if w.spare_servers else ""
+    return f"{metric}, {w.server} server{spare} (%)"
+
+
 def utilisation_fan(plan: Plan, *, history: pd.Series | None = None) -> alt.LayerChart:
     """Daily utilisation quantiles of the current set-up over the whole horizon, with the limit, the
     crossing dates (labelled rules) and the region above 100% shaded (demand beyond saturation).
@@ -96,7 +105,8 @@ def utilisation_fan(plan: Plan, *, history: pd.Series | None = None) -> alt.Laye
     ----------
     plan : Plan
     history : Series, optional
-        Observed daily mean CPU of the average server [%] on a DatetimeIndex, drawn as dots.
+        Observed daily CPU [%] in the plan's watched metric (:attr:`Plan.watch`) on a
+        DatetimeIndex, drawn as dots.
     """
     import altair as alt
 
@@ -134,7 +144,7 @@ def utilisation_fan(plan: Plan, *, history: pd.Series | None = None) -> alt.Laye
                              ("right", 100.0, "bottom")], "#555"))
     base = alt.Chart(frame).encode(x=x)
     layers.append(base.mark_area(opacity=0.25, color="#4c78a8", clip=True).encode(
-        y=alt.Y("p10:Q", title="mean CPU, average server (%)", scale=y_scale), y2="p90:Q",
+        y=alt.Y("p10:Q", title=_watched_title(plan), scale=y_scale), y2="p90:Q",
         tooltip=[alt.Tooltip("date:T"), alt.Tooltip("p10:Q", format=".0f"),
                  alt.Tooltip("p50:Q", format=".0f"), alt.Tooltip("p90:Q", format=".0f")]))
     layers.append(base.mark_line(color="#4c78a8", clip=True).encode(y=alt.Y("p50:Q", scale=y_scale)))

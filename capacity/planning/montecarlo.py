@@ -2,7 +2,9 @@
 
 Monte Carlo over futures: path ``i`` pairs growth path ``i`` (apps per day) with draw ``i`` of the
 messaging cost parameters, so growth and load uncertainty both reach the dates. On each path the
-*crossing* is the first day the mean CPU of the average messaging server reaches the limit.
+*crossing* is the first day the watched utilisation reaches the limit: by default the daily mean CPU
+of the average messaging server; with a :class:`~capacity.planning.limits.Watch`, the busiest hour
+(or a quantile of the hours) of the average or the hottest server, with spare servers out of service.
 
 Day counting: day 0 is ``as_of`` (the last day of data); the horizon covers days 1..H. A project
 that *lands* on day d is in effect from day d on, so landing on the crossing day is just in time
@@ -28,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from capacity.errors import ArgumentError
-from capacity.planning.limits import LatencyLimit
+from capacity.planning.limits import LatencyLimit, Watch
 from capacity.planning.projects import AddServers, Effect, LeadTime, Project, ScaleCost, SwitchStrategy
 from capacity.planning.result import QUANTILES, Crossing, Plan, crossing_of, day_to_date, quantile_days
 from capacity.validation import DateLike, HasMethods, InstanceOf, Interval, Options, check_args
@@ -53,6 +55,7 @@ _LOAD = HasMethods("draws", "strategies", "cores_per_server", what="a MessagingM
 _HORIZON = Interval(int, 1, MAX_HORIZON_DAYS)
 _N_PATHS = _GrowthPathCount(int, 1, MAX_PATHS)
 _SEED = Interval(int, 0, None)  # a SeedSequence's entropy
+_DAILY_MEAN = Watch()  # the default: the daily mean of the average server
 # no runway: the project is done, or not needed within the horizon
 _NO_RUNWAY = {"runway_p10": None, "runway_p50": None, "runway_p90": None, "runway_p_none": None}
 
@@ -71,12 +74,15 @@ class _System:
     """
 
     def __init__(self, apps: np.ndarray, params: pd.DataFrame, load: Any, strategy: str, servers: int,
-                 first_day: int):
+                 first_day: int, watch: Watch = _DAILY_MEAN):
         from capacity.load.messaging import busy_cores
 
         self.apps, self.load = apps, load
         self.cores = float(load.cores_per_server)
         self.servers = servers
+        self.watch = watch
+        self.peak, self.share = watch.factors(getattr(load, "profile", None))
+        self.u0 = params["u0"].to_numpy(dtype=float)[:, None]
         self.days = np.arange(first_day, first_day + apps.shape[1], dtype=float)  # day number per column
         self._busy: dict[str, np.ndarray] = {}
         self._busy_cores, self._params = busy_cores, params
@@ -120,7 +126,9 @@ class _System:
                 switched_at = np.where(later, land[:, None], switched_at)
         busy = self.busy(names[0]).copy() if len(names) == 1 else np.choose(
             strategy, [self.busy(s) for s in names])
-        return busy * factor / (servers * self.cores)
+        if self.peak != 1.0:  # the busy hours swing the load above background only
+            busy = self.u0 + (busy - self.u0) * self.peak
+        return busy * factor * self.share / ((servers - self.watch.spare_servers) * self.cores)
 
 
 def plan(
@@ -136,6 +144,10 @@ def plan(
     n_paths: int = 2000,
     seed: int = 0,
     as_of: Any = None,
+    metric: str = "daily_mean",
+    metric_quantile: float | None = None,
+    server: str = "average",
+    spare_servers: int = 0,
 ) -> Plan:
     """When does utilisation cross the limit, and by when must each project land and start?
 
@@ -151,7 +163,7 @@ def plan(
     servers : int
         Messaging servers in service now (>= 1).
     limit : float or LatencyLimit
-        Utilisation limit of the average server (fraction in (0, 1], e.g. 0.7), or a latency target.
+        Utilisation limit of the watched server (fraction in (0, 1], e.g. 0.7), or a latency target.
     projects : sequence of Project
         The roadmap; a project switching strategy must name a strategy known to ``load``.
     confidence : float, default 0.9
@@ -166,6 +178,18 @@ def plan(
         Day 0; default the growth fit's last day, or the day before the first day of a frame of
         paths. Projects that landed on or before it count as landed (their effect is expected to be
         in the data already).
+    metric : {"daily_mean", "busiest_hour", "quantile"}, default "daily_mean"
+        What of each day must stay under the limit: its mean, its busiest hour, or the
+        ``metric_quantile`` quantile of its hours. The busy hours swing the load above background
+        by the load's intraday profile (:mod:`capacity.load.profile`).
+    metric_quantile : float, optional
+        With ``metric="quantile"`` (and only then): the quantile of the day's hours, in (0, 1).
+    server : {"average", "hottest"}, default "average"
+        The average server, or the one that carries the largest share of the load (its share
+        from the load's profile).
+    spare_servers : int, default 0
+        The limit must hold with this many servers out of service (N+k): utilisation is that of
+        ``servers - spare_servers`` servers (plus any added by projects); less than ``servers``.
 
     Returns
     -------
@@ -180,12 +204,14 @@ def plan(
     limit = _check_plan(growth, load, strategy=strategy, servers=servers, limit=limit, projects=projects,
                         confidence=confidence, horizon_days=horizon_days, n_paths=n_paths, seed=seed,
                         as_of=as_of)
+    watch = _check_watch(load, servers, metric=metric, metric_quantile=metric_quantile, server=server,
+                         spare_servers=spare_servers)
     # independent streams: growth paths, and the load draws and lead times
     growth_seq, mc_seq = np.random.SeedSequence(seed).spawn(2)
     day0, apps, first_day = _aligned_apps("plan", growth, as_of, horizon_days, n_paths,
                                           int(growth_seq.generate_state(1)[0]))
     rng = np.random.default_rng(mc_seq)
-    system = _System(apps, load.draws(len(apps), seed=rng), load, strategy, servers, first_day)
+    system = _System(apps, load.draws(len(apps), seed=rng), load, strategy, servers, first_day, watch)
     base_util = system.utilisation([])
     base_above = base_util >= limit
     crossing_days = system.first_crossing(base_above, np.full(len(apps), float(first_day)))
@@ -197,7 +223,25 @@ def plan(
                 deadlines=_deadline_frame(deadlines.rows(steps, base_above)),
                 utilisation=_daily_quantiles(base_util, day0, horizon_days, first_day),
                 crossing_days=crossing_days, n_paths=len(apps),
-                apps=_daily_quantiles(apps, day0, horizon_days, first_day))
+                apps=_daily_quantiles(apps, day0, horizon_days, first_day), watch=watch)
+
+
+def _check_watch(load: Any, servers: int, **options: Any) -> Watch:
+    """The :class:`Watch` of :func:`plan`'s options, checked (named as plan's arguments)."""
+    try:
+        watch = Watch(metric=options["metric"], quantile=options["metric_quantile"], server=options["server"],
+                      spare_servers=options["spare_servers"])
+    except ArgumentError as exc:
+        names = {"Watch: quantile": "plan: metric_quantile", "Watch: ": "plan: "}
+        message = str(exc)
+        for old, new in names.items():
+            message = message.replace(old, new, 1)
+        raise ArgumentError(message) from None
+    if watch.spare_servers >= servers:
+        raise ArgumentError(f"plan: spare_servers must be less than servers ({servers}), "
+                            f"not {watch.spare_servers}")
+    watch.factors(getattr(load, "profile", None))  # a metric that needs a profile the load lacks
+    return watch
 
 
 def _check_plan(growth: Any, load: Any, *, strategy: Any, servers: Any, limit: Any, projects: Any,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from capacity.planning.limits import Watch
 from capacity.planning.projects import DONE
 from capacity.validation import InstanceOf, check_args
 
@@ -81,6 +82,8 @@ class Plan:
         Daily quantiles of the current set-up's utilisation (date; p10, p50, p90 as fractions).
     crossing_days : ndarray
         The crossing day of every path (``inf`` = none within the horizon), for charts and tests.
+    watch : Watch
+        Which utilisation the limit applies to (metric of the day, server, spare servers).
     """
 
     as_of: pd.Timestamp
@@ -95,6 +98,7 @@ class Plan:
     crossing_days: np.ndarray = field(repr=False)
     n_paths: int = 0
     apps: pd.DataFrame | None = field(default=None, repr=False)  # daily app-count quantiles
+    watch: Watch = field(default_factory=Watch, repr=False)
 
     DEADLINE_COLUMNS = ("project", "effect", "status", "planned_landing", "must_land_by", "must_start_by",
                         "p_late", "at_risk", "runway_p10", "runway_p50", "runway_p90", "runway_p_none")
@@ -108,14 +112,15 @@ class Plan:
     def headline(self) -> str:
         """One sentence a planner reads first."""
         c = self.crossing
+        what = f"Messaging CPU ({self.watch.describe()})"
         if c.p_now >= 0.5:
-            text = (f"Messaging is at or above {self.limit:.0%} already on {self.as_of.date()} "
+            text = (f"{what} is at or above {self.limit:.0%} already on {self.as_of.date()} "
                     f"({c.p_now:.0%} likely)")
         elif c.p10 is None:
-            text = (f"Messaging stays under {self.limit:.0%} until at least {c.horizon_end.date()} "
+            text = (f"{what} stays under {self.limit:.0%} until at least {c.horizon_end.date()} "
                     f"({1 - c.p_none:.0%} chance of crossing by then)")
         else:
-            text = f"Messaging crosses {self.limit:.0%} {c.describe()}"
+            text = f"{what} crosses {self.limit:.0%} {c.describe()}"
         parts = [text]
         pending = self.deadlines[~self.deadlines["status"].isin(DONE)]
         for row in pending.head(1).itertuples():

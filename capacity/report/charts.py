@@ -8,7 +8,7 @@ plan's charts (:mod:`capacity.planning.charts`); :mod:`capacity.report.html` ren
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from capacity.data import daily_tier_cpu
 from capacity.errors import CapacityError
@@ -17,6 +17,7 @@ from capacity.validation import InstanceOf, check_args
 
 if TYPE_CHECKING:
     import altair as alt
+    import pandas as pd
 
 __all__ = ["report_charts"]
 
@@ -39,21 +40,29 @@ def report_charts(forecast: Forecast) -> dict[str, alt.TopLevelMixin]:
 
     check_args("report_charts", forecast=(forecast, [InstanceOf(Forecast)]))
     plan, growth, load = forecast.plan, forecast.growth, forecast.load
+    # the watched limit as the daily mean of the average server that reaches it (the models' unit)
+    limit = plan.watch.daily_mean_limit(plan.limit, load=load, servers=plan.servers)
     try:  # the app count at which the limit is reached, drawn on the growth chart
-        threshold = float(load.apps_at(plan.limit, strategy=plan.strategy, servers=plan.servers))
+        threshold = float(load.apps_at(min(limit, 1.0), strategy=plan.strategy, servers=plan.servers))
     except CapacityError:
         threshold = None
     charts = {
         "growth": growth.chart(plan.horizon_days, threshold=threshold).properties(
             width=640, height=260, title="Live apps: history, forecast (80% band) and regime changes"),
-        "messaging": load.chart(limit=plan.limit, servers=plan.servers).properties(
+        "messaging": load.chart(limit=min(limit, 1.0), servers=plan.servers).properties(
             width=640, height=260,
             title=f"Messaging CPU vs apps per fan-out strategy ({plan.servers} "
                   f"server{'' if plan.servers == 1 else 's'})"),
-        "utilisation": utilisation_fan(plan, history=daily_tier_cpu(forecast.inputs.samples,
-                                                                    servers=plan.servers)),
+        "utilisation": utilisation_fan(plan, history=_history(forecast.inputs.samples, plan)),
         "crossing": crossing_histogram(plan),
     }
     if len(plan.deadlines):
         charts["projects"] = project_windows(plan)
     return charts
+
+
+def _history(samples: pd.DataFrame, plan: Any) -> pd.Series:
+    """The observed days in the watched metric, on the servers the plan counts."""
+    w = plan.watch
+    return daily_tier_cpu(samples, servers=plan.servers - w.spare_servers, metric=w.metric,
+                          quantile=w.quantile, server=w.server)

@@ -27,10 +27,14 @@ forecast from :func:`capacity.pipeline.run`. ``reports`` (the default ``out``) i
 working directory. The page reads on a phone: tables and charts scroll sideways inside their own box
 and charts keep their drawn size (their text stays legible) instead of shrinking to the screen.
 
-``summary.json`` schema (version 1; keys are only ever added):
+``summary.json`` schema (version 2; within a version keys are only ever added; version 2 made
+``limit`` an object, it was the utilisation fraction in version 1):
 
 - ``schema`` (int), ``version`` (capacity's), ``as_of`` (ISO date), ``headline`` (str),
-  ``limit`` (utilisation fraction), ``confidence``, ``horizon_days``, ``strategy``, ``servers``;
+  ``limit``: ``cpu`` (utilisation fraction), ``metric`` (``daily_mean``, ``busiest_hour`` or
+  ``quantile``), ``metric_quantile`` (or null), ``server`` (``average`` or ``hottest``),
+  ``spare_servers`` (int) and ``watched`` (the same in words); ``confidence``, ``horizon_days``,
+  ``strategy``, ``servers``;
 - ``crossing``: ``p10``, ``p50``, ``p90`` (ISO dates, or null when beyond the horizon), ``p_none``
   (probability of no crossing within the horizon), ``p_now`` (probability that the limit is already
   reached on ``as_of``), ``horizon_end``;
@@ -75,7 +79,7 @@ from capacity.validation import InstanceOf, check_args, check_mapping
 
 __all__ = ["write_report", "write_replay", "summary_dict", "render_html", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 # ----------------------------------------------------------------------------- JSON
@@ -131,7 +135,7 @@ def summary_dict(forecast: Forecast) -> dict[str, Any]:
         "version": __version__,
         "as_of": _iso(plan.as_of),
         "headline": plan.headline,
-        "limit": _num(plan.limit, 6),
+        "limit": {"cpu": _num(plan.limit, 6), **plan.watch.as_dict(), "watched": plan.watch.describe()},
         "confidence": plan.confidence,
         "horizon_days": plan.horizon_days,
         "strategy": plan.strategy,
@@ -323,7 +327,7 @@ def _head(forecast: Forecast, summary: Mapping[str, Any]) -> list[str]:
         f"<title>Capacity report {_e(summary['as_of'])}</title><style>{_CSS}</style></head><body>",
         f"<h1>Messaging capacity as of {_d(summary['as_of'])}</h1>",
         f'<p class="headline{" risk" if risky else ""}">{_dated(plan.headline)}</p>',
-        f'<p class="muted">Limit: {plan.limit:.0%} mean CPU of the average messaging server; '
+        f'<p class="muted">Limit: {plan.limit:.0%} CPU, for {_e(plan.watch.describe())}; '
         f"{_servers(plan.servers)} under {_e(plan.strategy)}; {plan.n_paths:,} simulated futures; "
         f"horizon {plan.horizon_days} days (to {_d(c.horizon_end)}). "
         f"Crossing P10/P50/P90: {_d(c.p10)} / {_d(c.p50)} / {_d(c.p90)}; "

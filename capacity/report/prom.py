@@ -59,7 +59,9 @@ _HELP = {
     "capacity_last_success_timestamp_seconds": "Unix time at which the capacity report was last made.",
     "capacity_as_of_timestamp_seconds": "The report's as-of date (00:00 UTC): the last day of data used.",
     "capacity_info": "The capacity version and the fan-out strategy in force on the as-of date.",
-    "capacity_cpu_limit_ratio": "Safe CPU utilisation of the average messaging server (0..1).",
+    "capacity_cpu_limit_ratio": "Safe CPU utilisation (0..1) of what the labels say: the metric of the day "
+                                "(daily_mean, busiest_hour, quantile), the server (average, hottest) and the "
+                                "servers held spare.",
     "capacity_confidence_ratio": "Must-land dates hold with this probability (0..1).",
     "capacity_messaging_servers": "Messaging servers in service on the as-of date.",
     "capacity_horizon_end_timestamp_seconds": "The last day the forecast simulates (00:00 UTC).",
@@ -156,6 +158,18 @@ def _check_labels(labels: Any) -> dict[str, str]:
     return out
 
 
+def _limit(summary: Mapping[str, Any]) -> tuple[dict[str, str], Any]:
+    """The limit's labels (what is watched) and value; a schema-1 summary's limit is a bare number."""
+    limit = summary.get("limit")
+    if not isinstance(limit, Mapping):
+        return {}, limit
+    labels = {"metric": str(limit.get("metric", "daily_mean")), "server": str(limit.get("server", "average")),
+              "spare_servers": str(limit.get("spare_servers", 0))}
+    if limit.get("metric_quantile") is not None:
+        labels["metric_quantile"] = f"{limit['metric_quantile']:g}"
+    return labels, limit.get("cpu")
+
+
 def _global_families(summary: Mapping[str, Any], now: float, extra: Mapping[str, str]) -> list[str]:
     crossing = summary.get("crossing") or {}
     families = [
@@ -163,7 +177,7 @@ def _global_families(summary: Mapping[str, Any], now: float, extra: Mapping[str,
         ("capacity_as_of_timestamp_seconds", [({}, _timestamp(summary.get("as_of")))]),
         ("capacity_info", [({"version": summary.get("version", ""), "strategy": summary.get("strategy", "")},
                             1)]),
-        ("capacity_cpu_limit_ratio", [({}, summary.get("limit"))]),
+        ("capacity_cpu_limit_ratio", [_limit(summary)]),
         ("capacity_confidence_ratio", [({}, summary.get("confidence"))]),
         ("capacity_messaging_servers", [({}, summary.get("servers"))]),
         ("capacity_horizon_end_timestamp_seconds", [({}, _timestamp(crossing.get("horizon_end")))]),

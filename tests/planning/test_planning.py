@@ -350,7 +350,8 @@ def test_already_above_the_limit_today_is_said_so():
     result = plan(growth, LOAD, strategy="one", servers=1, limit=0.5, horizon_days=100, n_paths=10)
     assert result.crossing.p_now == 1.0
     assert result.crossing.p10 == AS_OF  # day 0
-    assert result.headline.startswith("Messaging is at or above 50% already on 2020-01-01")
+    assert result.headline.startswith("Messaging CPU (the daily mean of the average server) is at or "
+                                      "above 50% already on 2020-01-01")
 
 
 def test_as_of_after_the_last_data_day_forecasts_the_gap():
@@ -420,5 +421,6 @@ def test_headline_when_the_median_is_beyond_the_horizon():
     c = result.crossing
     assert c.p10 == AS_OF + pd.Timedelta(days=100) and c.p50 is None and c.p90 is None
     assert c.p_none == pytest.approx(0.8)
-    assert result.headline == ("Messaging crosses 50% as early as 2020-04-10 (P10), median after "
-                               "2020-10-27; 80% chance of no crossing by 2020-10-27.")
+    assert result.headline == ("Messaging CPU (the daily mean of the average server) crosses 50% as early "
+                               "as 2020-04-10 (P10), median after 2020-10-27; 80% chance of no crossing by "
+                               "2020-10-27.")

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from capacity.planning.limits import Watch
 from capacity.report.html import _head, _runway
 
 END = pd.Timestamp("2011-10-20")
@@ -58,7 +59,7 @@ def fake_forecast(servers: int) -> SimpleNamespace:
     crossing = SimpleNamespace(horizon_end=END, p10=NaT, p50=NaT, p90=NaT, p_none=1.0)
     plan = SimpleNamespace(deadlines=pd.DataFrame({"at_risk": [False]}), crossing=crossing, limit=0.7,
                            servers=servers, strategy="broadcast", n_paths=100, horizon_days=365,
-                           headline="Messaging stays under 70% until at least 2011-10-20.")
+                           headline="Messaging stays under 70% until at least 2011-10-20.", watch=Watch())
     return SimpleNamespace(plan=plan)
 
 

@@ -22,6 +22,8 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "capacity" / "sample"
+# the sample's config plans on the busiest hour (limit.metric)
+HEADLINE = "Messaging CPU (the busiest hour of the average server) crosses 90%"
 FILES = {"index.html", "summary.json", "deadlines.csv", "forecast.csv", "growth.svg", "messaging.svg",
          "utilisation.svg", "crossing.svg", "projects.svg", "capacity.prom"}
 
@@ -77,7 +79,7 @@ def test_forecast_writes_every_file(report):
 def test_stdout_summary_and_progress(report):
     _, done = report
     lines = done.stdout.strip().splitlines()
-    assert lines[0].startswith("Messaging crosses 90% between 2010-10-2")
+    assert lines[0].startswith(HEADLINE + " between 2010-10-2")
     assert any("Targeted message routing: must land by 2010-10-2" in line for line in lines)
     assert lines[-1].endswith("2010-10-20/index.html")
     assert "capacity: fitting growth" in done.stderr  # progress goes to stderr
@@ -104,7 +106,11 @@ def test_summary_json_schema(report):
     assert summary["regimes"][0]["date"].startswith("2010-09")
     assert summary["inputs"]["apps"]["file"] == "apps.csv"
     assert re.fullmatch(r"[0-9a-f]{64}", summary["inputs"]["messaging"]["sha256"])
-    assert summary["headline"].startswith("Messaging crosses 90%")
+    assert summary["headline"].startswith(HEADLINE)
+    assert summary["schema"] == 2
+    assert summary["limit"] == {"cpu": 0.9, "metric": "busiest_hour", "metric_quantile": None,
+                                "server": "average", "spare_servers": 0,
+                                "watched": "the busiest hour of the average server"}
 
 
 def test_csv_tables(report):
@@ -126,7 +132,9 @@ def test_html_is_self_contained(report):
     # nothing to fetch: no external src/href, no @import, no url(http...)
     assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", page)
     assert "@import" not in page and "url(http" not in page
-    assert "Messaging crosses 90%" in page.split("<h2>")[0]  # the headline comes first
+    head = page.split("<h2>")[0]
+    assert HEADLINE in head  # the headline comes first
+    assert "Limit: 90% CPU, for the busiest hour of the average server" in head
 
 
 def test_fail_on_risk_exits_3(tmp_path, capsys):
