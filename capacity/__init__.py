@@ -48,6 +48,8 @@ _EXPORTS: dict[str, str] = {
     "ScaleCost": "planning.projects",
     "LatencyLimit": "planning.limits",
     "FixedLoad": "planning.limits",
+    "Watch": "planning.limits",
+    "fit_profile": "load.profile",
     "drift": "planning.result",
     "threshold_crossing": "planning.montecarlo",
     "load_config": "config",

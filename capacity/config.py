@@ -69,9 +69,9 @@ _SOURCE_COMMON = {"prometheus", "query", "step", "timeout", "retries", "backoff"
                   "username_env", "password_env", "token_env", "lookback", "start", "end"}
 _SOURCE_KEYS = {"apps": _SOURCE_COMMON | {"new_apps_query", "midnight"},
                 "messaging": _SOURCE_COMMON | {"server_label", "strategy_label", "strategy", "servers_label",
-                                               "servers", "cpu_scale"}}
+                                               "servers", "cpu_scale", "deliveries_query"}}
 _APPS_COLUMNS = {"date", "apps", "new_apps"}
-_MESSAGING_COLUMNS = {"timestamp", "server", "cpu_percent", "strategy", "servers"}
+_MESSAGING_COLUMNS = {"timestamp", "server", "cpu_percent", "strategy", "servers", "deliveries"}
 _MESSAGING_DEFAULTS = {"server", "strategy", "servers"}
 _CPU_SCALES = ("percent", "fraction")
 _MESSAGING = {"cores_per_server", "strategies", "strategy", "servers"}

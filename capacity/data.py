@@ -82,6 +82,10 @@ __all__ = [
 MIN_POINTS = 10
 
 MESSAGING_COLUMNS = ("timestamp", "server", "cpu_percent", "strategy", "servers")
+#: kept when the file has it: the broker's deliveries per message in the reading's interval
+DELIVERIES_COLUMN = "deliveries"
+#: the most deliveries per message a reading may state (a broadcast to a million components)
+MAX_DELIVERIES = 1_000_000
 
 #: the earliest timestamp accepted in a data file (UTC)
 FIRST_TIME = pd.Timestamp("1970-01-01")
@@ -480,6 +484,7 @@ def load_messaging(
     cpu_col: str = "cpu_percent",
     strategy_col: str = "strategy",
     servers_col: str = "servers",
+    deliveries_col: str = DELIVERIES_COLUMN,
     defaults: Mapping[str, Any] | None = None,
     cpu_scale: str = "percent",
     min_points: int = MIN_POINTS,
@@ -496,6 +501,10 @@ def load_messaging(
     timestamp_col, server_col, cpu_col, strategy_col, servers_col : str
         Names of the columns holding the sample time, the server name, its CPU utilisation [%],
         the fan-out strategy name and the number of messaging servers in service.
+    deliveries_col : str, default "deliveries"
+        Optional column: the deliveries per message the broker counted in the reading's interval
+        (Redis PUBLISH returns it) [deliveries]; empty where unknown. When present the messaging fit
+        measures each strategy's fan-out from it (:func:`capacity.fit_messaging`).
     defaults : mapping, optional
         Constant values for columns the file lacks, keyed by the canonical names ``server`` (str),
         ``strategy`` (str) and ``servers`` (int >= 1), e.g. ``{"server": "db-1", "strategy":
@@ -511,7 +520,8 @@ def load_messaging(
     -------
     DataFrame
         Columns ``timestamp`` (datetime64, tz-naive UTC), ``server`` (str), ``cpu_percent``
-        (float, 0..100) [%], ``strategy`` (str), ``servers`` (int64); sorted by timestamp, server.
+        (float, 0..100) [%], ``strategy`` (str), ``servers`` (int64), and ``deliveries`` (float, NaN
+        where unknown) when the file has it; sorted by timestamp, server.
 
     Raises
     ------
@@ -524,7 +534,7 @@ def load_messaging(
     """
     names = {"timestamp": timestamp_col, "server": server_col, "cpu_percent": cpu_col,
              "strategy": strategy_col, "servers": servers_col}
-    _check_messaging_args(path, names, defaults, cpu_scale, min_points)
+    _check_messaging_args(path, {**names, "deliveries": deliveries_col}, defaults, cpu_scale, min_points)
     path = Path(path)
     raw = read_table(path)
     defaults = dict(defaults or {})
@@ -541,13 +551,30 @@ def load_messaging(
         frame[key] = _parse_names(column(key), path, names[key])
     frame["servers"] = _parse_servers(column("servers"), path, servers_col)
     frame["cpu_percent"] = _parse_cpu(raw[cpu_col], path, cpu_col, cpu_scale).to_numpy(float)
+    columns = list(MESSAGING_COLUMNS)
+    if deliveries_col in raw.columns:
+        counts = _parse_deliveries(raw[deliveries_col], path, deliveries_col)
+        frame[DELIVERIES_COLUMN] = counts.to_numpy(float)
+        columns.append(DELIVERIES_COLUMN)
 
     frame = _sorted_unique(frame, ["timestamp", "server"], path, timestamp_col)
     if len(frame) < min_points:
         raise InputDataError(
             f"{path}, column {cpu_col!r}: {len(frame)} samples are too few; at least {min_points} are needed"
         )
-    return frame.reset_index(drop=True)[list(MESSAGING_COLUMNS)]
+    return frame.reset_index(drop=True)[columns]
+
+
+def _parse_deliveries(values: pd.Series, path: Path | None, column: str) -> pd.Series:
+    """Deliveries per message: empty (unknown) or a finite number in 0 .. MAX_DELIVERIES."""
+    blank = _blank(values)
+    numbers = pd.to_numeric(values.where(~blank), errors="coerce").astype(float)
+    bad = ~blank & ~(np.isfinite(numbers) & (numbers >= 0) & (numbers <= MAX_DELIVERIES)).to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise _bad(path, column, i, f"{values.iloc[i]!r} is not a number of deliveries per message in "
+                                    f"0..{MAX_DELIVERIES:,} (leave it empty where unknown)")
+    return numbers
 
 
 def _messaging_hints(names: Mapping[str, str]) -> dict[str, str]:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from capacity.config import Config, PrometheusSource, load_config
 from capacity.data import (
+    DELIVERIES_COLUMN,
     MESSAGING_COLUMNS,
     PATH,
     apply_tier_changes,
@@ -216,7 +217,7 @@ def _with_tier_changes(config: Config, samples: pd.DataFrame) -> pd.DataFrame:
                              f"sample ({first_sample}); start the change log (data.tier_changes) on or "
                              "before it")
     out = apply_tier_changes(samples.drop(columns=["strategy", "servers"]), changes)
-    return out[list(MESSAGING_COLUMNS)]
+    return out[[*MESSAGING_COLUMNS, *([DELIVERIES_COLUMN] if DELIVERIES_COLUMN in samples.columns else [])]]
 
 
 def _fetch(config: Config, name: str, source: PrometheusSource) -> pd.DataFrame:

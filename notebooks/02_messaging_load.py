@@ -163,7 +163,8 @@ else:
     watches = {"daily mean, average server": Watch(),
                "busiest hour, average server": Watch("busiest_hour"),
                "busiest hour, hottest server": Watch("busiest_hour", server="hottest"),
-               "busiest hour, hottest server, 1 spare": Watch("busiest_hour", server="hottest", spare_servers=1)}
+               "busiest hour, hottest server, 1 spare": Watch("busiest_hour", server="hottest",
+                                                              spare_servers=1)}
     equivalent = pd.DataFrame({"daily mean that reaches the limit": {
         k: w.daily_mean_limit(limit, load=model, servers=servers) for k, w in watches.items()}})
     display(equivalent.style.format("{:.1%}").set_caption(
@@ -309,14 +310,16 @@ md(f"With {service_ms:g} ms of CPU per message, a single-threaded broker keeps t
 # same fixed number of messages per second, under two strategies:
 #
 # - **broadcast**: every message goes to one channel that every component subscribes to: 20 platform
-#   components plus one host per 10 apps, so F(N) = 20 + N/10 deliveries per message;
+#   components plus one host per 20 apps, so F(N) = 20 + N/20 deliveries per message;
 # - **targeted**: every message goes to its app's channel, subscribed by the app's host and one router:
 #   F = 2.
 #
-# The broker's CPU comes from `/proc/<pid>/stat` over steady windows of a few seconds, expressed as busy
-# cores of its single command thread (100% = one core, the most Redis can use). The cost model is fitted
-# on the smaller app counts of **both** strategies; the **largest** app count is held out and predicted.
-# The machine, versions and settings are in `data/measured/README.md`.
+# The broker's CPU comes from `/proc/<pid>/task/*/schedstat` over steady windows of a few seconds,
+# expressed as busy cores of its single command thread (100% = one core, the most Redis can use). The
+# fan-out is measured from PUBLISH's receiver counts, and the cost form lets a delivery get cheaper as its
+# connection gets busier (TCP's acknowledgements; chosen by held-out error). The model is fitted on the
+# smaller app counts of **both** strategies; the **largest** app count is held out and predicted. The
+# machine, versions, settings and the three validation runs are in `data/measured/README.md`.
 
 # %%
 broker_csv = "../data/measured/redis_fanout.csv"  # written by bench/broker_fanout.py

@@ -116,6 +116,24 @@ CASES: list[tuple[str, str, Callable[[], Any], Callable[[], Any]]] = [
         lambda: capacity.daily_tier_cpu(_samples().head(), servers=0),
     ),
     (
+        "daily_tier_cpu",
+        "metric",
+        lambda: capacity.daily_tier_cpu(_samples().head(), metric=1),
+        lambda: capacity.daily_tier_cpu(_samples().head(), metric="peak"),
+    ),
+    (
+        "fit_profile",
+        "cores_per_server",
+        lambda: capacity.fit_profile(_samples(), u0=1.0, cores_per_server="8"),
+        lambda: capacity.fit_profile(_samples(), u0=1.0, cores_per_server=0),
+    ),
+    (
+        "Watch",
+        "spare_servers",
+        lambda: capacity.Watch(spare_servers="1"),
+        lambda: capacity.Watch(spare_servers=-1),
+    ),
+    (
         "apps_from_changes",
         "start",
         lambda: capacity.apps_from_changes(pd.DataFrame({"added": [1]}), start="0"),

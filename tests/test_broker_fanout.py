@@ -7,7 +7,9 @@ committed measurement in data/measured/ and need neither.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import json
 import math
 import os
 import shutil
@@ -24,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 MEASURED = ROOT / "data" / "measured" / "redis_fanout.csv"
 MEASURED_UNIX = ROOT / "data" / "measured" / "redis_fanout_unix.csv"
+# the run the cost form was chosen on (the reference run until the three validation runs replaced it)
+SELECTION = ROOT / "data" / "measured" / "redis_fanout_2026-11-27.csv"
 # the bench script is not a package module: load it from its file (the live test also puts bench/ on
 # sys.path, because the worker processes it spawns import it by name)
 _spec = importlib.util.spec_from_file_location("broker_fanout", BENCH / "broker_fanout.py")
@@ -138,7 +142,8 @@ def test_committed_measurement_is_complete(committed):
     assert measured["cpu_percent"].max() < 80
     assert measured["client_cores"].max() < 0.5
     assert {"redis_server", "redis_py", "cpu_model", "kernel"} <= set(meta["environment"])
-    assert meta["measure_seconds"] < 300
+    # four passes, each on a broker of its own, within the bench's budget
+    assert meta["brokers"] == sweep["passes"] == 4 and meta["measure_seconds"] < 600  # the bench's budget
 
 
 def test_committed_measurement_against_the_model(committed):
@@ -148,10 +153,10 @@ def test_committed_measurement_against_the_model(committed):
     held = table[~table["in_fit"]].droplevel("apps")
     assert list(held.index) == ["broadcast", "targeted"]
     assert held.loc["targeted", "inside"]
-    # over loopback TCP a delivery gets cheaper as each connection's message rate grows (delayed
-    # acknowledgements cover more messages), so the constant-cost model over-predicts broadcast at
-    # 2x the fitted range, by 7-16 % in the runs made; it never under-predicts by much
-    assert 0.8 < held.loc["broadcast", "measured"] / held.loc["broadcast", "predicted"] < 1.05
+    # the rate form (a delivery gets cheaper as its connection gets busier) predicts broadcast at 2x
+    # the fitted range within 10 %: the check of data/measured/README.md, here on the reference run
+    assert abs(held.loc["broadcast", "predicted"] / held.loc["broadcast", "measured"] - 1) <= 0.10
+    assert model.cost.name == "rate"
     assert (table["lower"] <= table["predicted"]).all() and (table["predicted"] <= table["upper"]).all()
     assert (table["mean_lower"] <= table["mean_upper"]).all()
     assert table.loc[table["in_fit"], "inside"].mean() >= 0.8
@@ -163,6 +168,25 @@ def test_committed_measurement_against_the_model(committed):
     assert isinstance(bf.chart(measured, model), alt.LayerChart)
 
 
+def test_committed_fanout_is_measured_from_the_brokers_counts(committed):
+    """The fit estimates F from PUBLISH's receiver counts: the design's formula, up to whole hosts (N = 50
+    and 250 are not multiples of 20 apps per host, so the least-squares line sits a little above)."""
+    _, _, design, model = committed
+    table = model.fanout_summary().set_index(["strategy", "param"])
+    assert table.loc[("broadcast", "base_components"), "estimate"] == pytest.approx(design.base_components,
+                                                                                     rel=0.03)
+    assert table.loc[("broadcast", "apps_per_component"), "estimate"] == pytest.approx(design.apps_per_host,
+                                                                                        rel=0.03)
+    assert table.loc[("targeted", "k"), "estimate"] == pytest.approx(design.k)
+    notes = " ".join(model.notes)
+    assert "broadcast fan-out measured from 40 readings at 50-1,000 apps" in notes
+    assert "within the tolerance" in notes
+    samples = bf.samples_of(committed[0], design)
+    np.testing.assert_array_equal(samples["deliveries"], samples["deliveries_per_message"])
+    connections = design.base_components + np.ceil(samples["apps"] / design.apps_per_host)
+    np.testing.assert_array_equal(samples["connections"], connections)
+
+
 def test_unix_socket_deliveries_are_cheaper(committed):
     """The diagnostic run over a Unix socket: no TCP, so a delivery costs the broker far less."""
     _, _, design, model = committed
@@ -171,6 +195,53 @@ def test_unix_socket_deliveries_are_cheaper(committed):
     unix = bf.fit_measured(measured, design, n_boot=200)
     assert unix.params["b"] < 0.5 * model.params["b"]
     np.testing.assert_array_equal(measured["deliveries_per_message"], measured["fanout_design"])
+
+
+def test_the_cost_form_is_chosen_by_held_out_error_on_the_reference_run():
+    """Fitted on N = 50..1000 of the run of 2026-11-27, predicting N = 2000 (data/measured/README.md)."""
+    measured, meta = bf.load_measured(SELECTION)
+    table = bf.forms_table(measured, bf.design_of(meta), bf.candidate_forms(), n_boot=400).set_index("form")
+    plain, chosen = table.loc["plain"], table.loc["rate, r0 = 25/s"]
+    # the plain form books the dearer deliveries of quiet connections as a steeper b: +23 % at N = 2000
+    # (its ratio, 35 vs 30.6 measured, is inside an interval that covers the measured means' noise)
+    assert plain["broadcast_error"] > 0.2 and plain["ratio_predicted"] > chosen["ratio_predicted"]
+    assert table.loc["quadratic", "fitted"] == "plain"  # c is not determined: the plain form is kept
+    assert abs(chosen["broadcast_error"]) < 0.05 and chosen["targeted_inside"] and chosen["ratio_inside"]
+    rate = table[table["fitted"] == "rate"]
+    assert len(rate) == 4 and (rate["broadcast_error"].abs() < plain["broadcast_error"]).all()
+    assert bf.default_cost() == bf.candidate_forms()["rate, r0 = 25/s"]
+
+
+def test_the_plain_form_is_kept_where_the_data_cannot_tell():
+    """Over a Unix socket a delivery costs the same at any rate: b_r is not determined."""
+    measured, meta = bf.load_measured(MEASURED_UNIX)
+    model = bf.fit_measured(measured, bf.design_of(meta), n_boot=400)
+    assert model.cost.name == "plain" and "b_r" not in model.params
+    assert any("the data cannot tell" in note and "the plain form is kept" in note for note in model.notes)
+
+
+def test_ticks_and_schedstat():
+    measured, _ = bf.load_measured(SELECTION)
+    view = bf.cpu_view(measured)
+    np.testing.assert_allclose(view["cpu_percent"], 100 * measured["busy_cores_schedstat"])
+    np.testing.assert_array_equal(view["cpu_percent_ticks"], measured["cpu_percent"])
+    assert bf.cpu_view(measured, "ticks") is measured and bf.cpu_view(view) is view
+    # ticks sample a bursty broker unevenly: a third of the CPU at the smallest targeted load
+    small = view[(view["apps"] == 50) & (view["strategy"] == "targeted")]
+    assert small["cpu_percent_ticks"].mean() < 0.5 * small["cpu_percent"].mean()
+    with pytest.raises(ValueError, match="cpu must be one of schedstat, ticks, not 'wall'"):
+        bf.cpu_view(measured, "wall")
+
+
+def test_held_out_check_as_written_to_the_json(committed):
+    measured, meta, design, model = committed
+    check = bf.held_out(measured, model)
+    assert [h["strategy"] for h in check["held_out"]] == ["broadcast", "targeted"]
+    for h in check["held_out"]:
+        assert set(h) == {"strategy", "apps", "measured_cores", "predicted_cores", "lower", "upper"}
+        assert h["apps"] == max(meta["sweep"]["apps"]) and h["lower"] < h["predicted_cores"] < h["upper"]
+    assert set(check["held_out_ratio"]) == {"apps", "measured", "predicted", "lower", "upper"}
+    json.dumps(check)  # plain numbers
 
 
 def test_command_line_refits_a_saved_csv(capsys):
@@ -219,6 +290,21 @@ def test_tiny_sweep_on_a_real_broker(tmp_path, monkeypatch):
     ratio = cpu["broadcast"] / cpu["targeted"]
     assert ratio[400] > 2 * ratio[20]
     assert cpu.loc[400, "targeted"] < cpu.loc[400, "broadcast"] / 3
+
+    # each pass on a fresh broker: the runs continue where the previous broker left off
+    pids: list[int] = []
+
+    @contextlib.contextmanager
+    def start():
+        with bf.redis_server() as fresh:
+            pids.append(fresh.pid)
+            yield fresh
+
+    twice = bf.measure_fresh(bf.replace(sweep, passes=2, windows=1), design, start=start, budget_s=60,
+                             progress=None)
+    assert len(set(pids)) == 2 and not any(Path(f"/proc/{pid}").exists() for pid in pids)
+    assert list(twice["pass"]) == [0] * 4 + [1] * 4 and list(twice["run"]) == list(range(8))
+    assert list(twice["apps"]) == [400, 400, 20, 20, 20, 20, 400, 400]  # descending, then ascending
 
     path, side = bf.save(measured, tmp_path / "tiny.csv", meta={"design": {"base_components": 20,
                                                                            "apps_per_host": 10}})

@@ -186,6 +186,22 @@ def test_load_messaging_bad_input(tmp_path, rows, kwargs, match):
         load_messaging(write(tmp_path, messaging_csv(rows), "m.csv"), **kwargs)
 
 
+def test_load_messaging_keeps_the_brokers_delivery_counts(tmp_path):
+    header = "timestamp,server,cpu_percent,strategy,servers,deliveries\n"
+    rows = [f"2010-01-01T{h:02d}:00:00Z,m,{20 + h},broadcast,1,{'' if h == 3 else 40 + h}" for h in range(12)]
+    frame = load_messaging(write(tmp_path, header + "\n".join(rows) + "\n", "m.csv"))
+    assert list(frame.columns) == ["timestamp", "server", "cpu_percent", "strategy", "servers", "deliveries"]
+    assert np.isnan(frame["deliveries"].iloc[3]) and frame["deliveries"].iloc[11] == 51
+    renamed = write(tmp_path, header.replace("deliveries", "receivers") + "\n".join(rows) + "\n", "r.csv")
+    assert "deliveries" not in load_messaging(renamed).columns
+    assert load_messaging(renamed, deliveries_col="receivers")["deliveries"].iloc[0] == 40
+    for bad, shown in (("lots", "'lots'"), ("-1", "'-1'"), ("inf", "'inf'")):
+        broken = [r if i != 4 else r.rsplit(",", 1)[0] + f",{bad}" for i, r in enumerate(rows)]
+        with pytest.raises(InputDataError, match=rf"m\.csv, column 'deliveries', row 5: {shown} is not a "
+                                                 r"number of deliveries per message"):
+            load_messaging(write(tmp_path, header + "\n".join(broken) + "\n", "m.csv"))
+
+
 def test_load_messaging_fraction_scale(tmp_path):
     rows = [f"2010-01-01T{h:02d}:00:00Z,m,{h / 100},broadcast,1" for h in range(12)]
     frame = load_messaging(write(tmp_path, messaging_csv(rows), "m.csv"), cpu_scale="fraction")

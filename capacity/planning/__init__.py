@@ -13,7 +13,7 @@ montecarlo the three of them; :meth:`Plan.chart` imports charts when called, and
 none of them at run time.
 """
 
-from capacity.planning.limits import FixedLoad, LatencyLimit
+from capacity.planning.limits import FixedLoad, LatencyLimit, Watch
 from capacity.planning.montecarlo import plan, threshold_crossing
 from capacity.planning.projects import (
     AddServers,
@@ -26,4 +26,4 @@ from capacity.planning.projects import (
 from capacity.planning.result import Crossing, Plan, drift
 
 __all__ = ["plan", "threshold_crossing", "Plan", "Crossing", "drift", "Project", "LeadTime", "SwitchStrategy",
-           "AddServers", "ScaleCost", "effect_from_config", "LatencyLimit", "FixedLoad"]
+           "AddServers", "ScaleCost", "effect_from_config", "LatencyLimit", "FixedLoad", "Watch"]

@@ -105,7 +105,8 @@ class Plan:
 
     def __repr__(self) -> str:
         risky = int(self.deadlines["at_risk"].sum()) if len(self.deadlines) else 0
-        return (f"Plan(as_of={self.as_of.date()}, limit={self.limit:.0%}, crossing "
+        watched = "" if self.watch == Watch() else f" of {self.watch.describe()}"
+        return (f"Plan(as_of={self.as_of.date()}, limit={self.limit:.0%}{watched}, crossing "
                 f"{self.crossing.describe()}, projects={len(self.deadlines)}, at_risk={risky})")
 
     @property

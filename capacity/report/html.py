@@ -152,7 +152,7 @@ def summary_dict(forecast: Forecast) -> dict[str, Any]:
                                          "lower": _num(params.loc[p, "lower"], 12),
                                          "upper": _num(params.loc[p, "upper"], 12),
                                          "unit": params.loc[p, "unit"]} for p in params.index},
-                          "cores_per_server": load.cores_per_server},
+                          "cores_per_server": load.cores_per_server, **_load_dict(load)},
         },
         "backtest": {"horizon_days": growth.horizon_days, "level": growth.level,
                      "coverage": _num(growth.coverage, 4),
@@ -160,6 +160,23 @@ def summary_dict(forecast: Forecast) -> dict[str, Any]:
         "inputs": report_inputs(forecast.inputs)[0],
         "data": _data_dict(forecast.inputs),
     }
+
+
+def _load_dict(load: Any) -> dict[str, Any]:
+    """The messaging fit's cost form, notes, measured fan-out and intraday profile, JSON-ready."""
+    fanout = [{"strategy": r["strategy"], "param": r["param"], "configured": _num(r["configured"], 6),
+               "estimate": _num(r["estimate"], 6), "lower": _num(r["lower"], 6),
+               "upper": _num(r["upper"], 6), "agrees": None if pd.isna(r["agrees"]) else bool(r["agrees"])}
+              for r in load.fanout_summary().to_dict("records")]
+    profile = load.profile
+    if profile is None or isinstance(profile, str):
+        shape: dict[str, Any] = {"none": profile or "no profile"}
+    else:
+        shape = {"busiest_hour_factor": _num(profile.factor("busiest_hour"), 4),
+                 "peak_hour_utc": profile.peak_hour, "hottest": profile.hottest,
+                 "hottest_share": _num(profile.share("hottest"), 4), "days": profile.days,
+                 "last": _iso(profile.last)}
+    return {"cost_form": load.cost.describe(), "notes": list(load.notes), "fanout": fanout, "profile": shape}
 
 
 def _data_dict(inputs: Any) -> dict[str, Any]:
@@ -404,12 +421,36 @@ def _growth_section(growth: Any, svgs: Mapping[str, str]) -> list[str]:
 def _load_section(load: Any, svgs: Mapping[str, str]) -> list[str]:
     rows = [[_e(r["param"]), f"{r['estimate']:.4g}", f"{r['lower']:.4g} &ndash; {r['upper']:.4g}",
              _e(r["unit"])] for r in load.summary().to_dict("records")]
+    fanout = [[_e(r["strategy"]), _e(r["param"]), _maybe(r["configured"], "{:.4g}"), f"{r['estimate']:.4g}",
+               f"{r['lower']:.4g} &ndash; {r['upper']:.4g}",
+               "&mdash;" if pd.isna(r["agrees"]) else ("yes" if r["agrees"] else "no")]
+              for r in load.fanout_summary().to_dict("records")]
+    profile = load.profile
+    shape = (f"<p>{_profile_words(profile)}</p>" if profile is not None and not isinstance(profile, str)
+             else f'<p class="muted">No intraday profile: {_e(profile or "none")}.</p>')
     return [
         "<h2>Messaging load</h2>",
         _figure(svgs, "messaging", "CPU of the average messaging server against live apps, per fan-out "
                 "strategy (band: 90% interval of the mean); dots are observed daily means."),
         _table(["parameter", "estimate", "90% interval", "unit"], rows, {1: "num", 2: "nowrap"}),
+        *([_table(["strategy", "fan-out parameter", "configured", "measured", "90% interval", "agrees"],
+                  fanout, {2: "num", 3: "num", 4: "nowrap"})] if fanout else []),
+        shape,
+        "".join(f'<p class="muted">{_e(note)}</p>' for note in load.notes),
     ]
+
+
+def _maybe(value: Any, fmt: str) -> str:
+    """A number formatted, or a dash where there is none."""
+    return "&mdash;" if pd.isna(value) else fmt.format(value)
+
+
+def _profile_words(profile: Any) -> str:
+    """The intraday profile and the hottest server in a sentence (HTML: the date as a <time>)."""
+    peak, share = profile.factor("busiest_hour"), profile.share("hottest")
+    return (f"The busiest hour ({profile.peak_hour:02d}:00 UTC) carries {peak:.2f} times the day's mean load "
+            f"above background; {_e(profile.hottest)} carries {share:.2f} times the average server's load "
+            f"(learned from {profile.days} whole days to {_d(profile.last)}).")
 
 
 def _backtest_section(growth: Any, summary: Mapping[str, Any]) -> list[str]:

@@ -697,6 +697,7 @@ def fetch_messaging(
     servers_label: str | None = None,
     servers: int | None = None,
     cpu_scale: str = "percent",
+    deliveries_query: str | None = None,
     min_points: int = MIN_POINTS,
     timeout: float = DEFAULT_TIMEOUT,
     retries: int = DEFAULT_RETRIES,
@@ -727,6 +728,10 @@ def fetch_messaging(
         most one (neither: the label ``servers``).
     cpu_scale : {"percent", "fraction"}, default "percent"
         Unit of the values; fractions (0..1) are converted to percent.
+    deliveries_query : str, optional
+        PromQL giving, per server (``server_label``), the deliveries per message the broker counted
+        over each step, e.g. ``rate(broker_deliveries_total[1h]) / rate(broker_messages_total[1h])``;
+        joined to the CPU samples as the ``deliveries`` column (NaN where it has no value).
     min_points : int, default :data:`capacity.data.MIN_POINTS`
         Fewest samples accepted.
 
@@ -734,8 +739,8 @@ def fetch_messaging(
     -------
     DataFrame
         Columns ``timestamp`` (datetime64, tz-naive UTC: the evaluation time), ``server`` (str),
-        ``cpu_percent`` (float, 0..100), ``strategy`` (str), ``servers`` (int64); sorted by
-        timestamp, server.
+        ``cpu_percent`` (float, 0..100), ``strategy`` (str), ``servers`` (int64), and ``deliveries``
+        (float) with ``deliveries_query``; sorted by timestamp, server.
 
     Raises
     ------
@@ -748,6 +753,7 @@ def fetch_messaging(
                servers_label=(servers_label, [Text(), None]),
                servers=(servers, [Interval(int, 1, None), None]),
                cpu_scale=(cpu_scale, [Options(["percent", "fraction"])]),
+               deliveries_query=(deliveries_query, [Text(), None]),
                min_points=(min_points, [Interval(int, 1, None)]))
     for key, label, constant in (("strategy", strategy_label, strategy), ("servers", servers_label, servers)):
         if label is not None and constant is not None:
@@ -764,7 +770,35 @@ def fetch_messaging(
                              {"strategy": strategy, "servers": servers})
     if len(frame) < min_points:
         raise SourceDataError(f"{where}: {len(frame)} samples are too few; at least {min_points} are needed")
+    if deliveries_query is not None:
+        frame = _with_deliveries(frame, client, deliveries_query, span, server_label)
     return frame
+
+
+def _with_deliveries(frame: pd.DataFrame, client: Any, query: str, span: tuple[Any, ...],
+                     server_label: str) -> pd.DataFrame:
+    """The CPU samples with the broker's deliveries per message of ``query`` joined by time and server."""
+    where = client.where(query)
+    found = _fetch(client, query, *span)
+    if not found:
+        raise _empty(where, *span, query)
+    parts = [pd.DataFrame({"ms": times, "server": _label(series, server_label, where, "the server", ""),
+                           "deliveries": np.asarray(values, dtype=float)}) for series, times, values in found]
+    counts = pd.concat(parts, ignore_index=True)
+    bad = ~(np.isfinite(counts["deliveries"]) & (counts["deliveries"] >= 0)).to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        value = float(counts["deliveries"].iloc[i])
+        raise SourceDataError(f"{where}: the value at {_iso(int(counts['ms'].iloc[i]))} for "
+                              f"{counts['server'].iloc[i]!r}, {value!r}, is not a number of deliveries per "
+                              "message >= 0")
+    if counts.duplicated(["ms", "server"]).any():
+        raise SourceDataError(f"{where}: more than one series per {server_label}; aggregate them in the "
+                              f"query, e.g. max by ({server_label}) (...)")
+    counts["timestamp"] = pd.to_datetime(counts["ms"].to_numpy(), unit="ms").astype("datetime64[ns]")
+    counts["server"] = counts["server"].astype(str).str.strip()
+    return frame.merge(counts[["timestamp", "server", "deliveries"]], on=["timestamp", "server"], how="left",
+                       validate="1:1")
 
 
 # ----------------------------------------------------------------------------- storing and recording

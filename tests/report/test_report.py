@@ -111,6 +111,15 @@ def test_summary_json_schema(report):
     assert summary["limit"] == {"cpu": 0.9, "metric": "busiest_hour", "metric_quantile": None,
                                 "server": "average", "spare_servers": 0,
                                 "watched": "the busiest hour of the average server"}
+    # the sample's broker counts measure the fan-out; the readings, the busy hour and the hot server
+    messaging = summary["models"]["messaging"]
+    fanout = {(r["strategy"], r["param"]): r for r in messaging["fanout"]}
+    assert fanout[("broadcast", "base_components")]["configured"] == 40
+    assert 40 < fanout[("broadcast", "base_components")]["estimate"] < 41
+    assert messaging["profile"]["hottest"] == "msg-1" and messaging["profile"]["peak_hour_utc"] == 21
+    assert 1.12 < messaging["profile"]["busiest_hour_factor"] < 1.18
+    assert messaging["cost_form"] == "u0 + a*N + b*N*F(N)"
+    assert any(note.startswith("broadcast fan-out measured from") for note in messaging["notes"])
 
 
 def test_csv_tables(report):
@@ -336,7 +345,7 @@ def test_page_reads_on_a_phone(report):
     parsed = _Structure()
     parsed.feed(page)
     assert {"name": "viewport", "content": "width=device-width, initial-scale=1"} in parsed.meta
-    assert len(parsed.tables) == 5
+    assert len(parsed.tables) == 6  # with the measured fan-out beside the configured one
     for parents in parsed.tables:
         assert parents[-1] == ("div", "scroll")
     assert len(parsed.svgs) == 5

@@ -14,6 +14,8 @@ The series
   evaluated at 00:00 UTC returns the day that just ended, which is :data:`APPS_QUERY`.
 - ``broker_cpu_percent{instance, strategy, servers}``: the hourly samples, with the strategy and
   the server count as labels (a change of either starts a new series), :data:`MESSAGING_QUERY`.
+- ``broker_deliveries_per_message{instance}``: the broker's deliveries per message in each hour,
+  :data:`DELIVERIES_QUERY` (the sample's ``deliveries`` column).
 
 Prometheus 2.42's promtool takes ``--max-block-duration`` as a hidden flag: the backfill then
 writes half-year blocks in well under a second, where the default two-hour blocks take minutes.
@@ -45,6 +47,7 @@ PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 APPS_QUERY = "last_over_time(platform_live_apps[1d])"
 NEW_APPS_QUERY = "last_over_time(platform_new_apps[1d])"
 MESSAGING_QUERY = "broker_cpu_percent"
+DELIVERIES_QUERY = "broker_deliveries_per_message"
 APPS_HOUR = 23  # the hour of day (UTC) the daily counts are stamped at
 # the whole sample: daily evaluations at midnight from its first day to the midnight after its last
 START = "2009-06-01"
@@ -90,6 +93,14 @@ def openmetrics(apps: pd.DataFrame, samples: pd.DataFrame) -> str:
         group = group.sort_values("timestamp")
         values = pd.Series([repr(float(v)) for v in group["cpu_percent"]])
         lines += (labels + values + " " + _seconds(group["timestamp"])).tolist()
+    if "deliveries" in samples.columns:
+        lines += ["# HELP broker_deliveries_per_message Deliveries per message the broker counted.",
+                  "# TYPE broker_deliveries_per_message gauge"]
+        for server, group in samples.groupby("server", sort=True):
+            group = group.sort_values("timestamp")
+            values = pd.Series([repr(float(v)) for v in group["deliveries"]])
+            lines += (f'broker_deliveries_per_message{{instance="{server}"}} ' + values + " "
+                      + _seconds(group["timestamp"])).tolist()
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 
@@ -112,6 +123,7 @@ step = "1h"
 server_label = "instance"
 strategy_label = "strategy"
 servers_label = "servers"
+deliveries_query = "{DELIVERIES_QUERY}"
 """
     return "\n".join(kept) + "\n" + tables
 

@@ -37,6 +37,7 @@ _spec.loader.exec_module(ps)
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "contrib" / "prometheus" / "capacity-alerts.yml"
 RANGE = {"start": ps.START, "end": ps.END}
+DELIVERED = {"deliveries_query": ps.DELIVERIES_QUERY}  # the broker's delivery counts, as in the sample
 FAST = {"retries": 0}  # failures that are not transient need no retries; keeps the tests quick
 USER, PASSWORD = "capacity", "not-a-real-secret"
 # bcrypt (cost 4) of PASSWORD, for Prometheus's --web.config.file
@@ -95,18 +96,27 @@ def test_an_hourly_step_gives_the_same_days(server, sample):
 
 
 def test_messaging_from_prometheus_equals_the_csv(server, sample):
-    samples = prom.fetch_messaging(server.url, ps.MESSAGING_QUERY, strategy_label="strategy",
+    samples = prom.fetch_messaging(server.url, ps.MESSAGING_QUERY, strategy_label="strategy", **DELIVERED,
                                    servers_label="servers", **RANGE)
     assert_frame_equal(samples, sample[1])
     # the labels are the default ones; the changes of strategy and server count are all there
-    assert_frame_equal(prom.fetch_messaging(server.url, ps.MESSAGING_QUERY, **RANGE), sample[1])
+    assert_frame_equal(prom.fetch_messaging(server.url, ps.MESSAGING_QUERY, **DELIVERED, **RANGE), sample[1])
     assert samples.groupby(["strategy", "servers"]).size().to_dict() == {
         ("broadcast", 3): 22416, ("broadcast", 4): 18984, ("targeted", 4): 6312}
 
 
+def test_without_a_deliveries_query_there_is_no_deliveries_column(server, sample):
+    samples = prom.fetch_messaging(server.url, ps.MESSAGING_QUERY, **RANGE)
+    assert_frame_equal(samples, sample[1].drop(columns="deliveries"))
+    with pytest.raises(SourceDataError, match=r"query 'broker_deliveries_per_message - 1000'.*is not a "
+                                              r"number of deliveries per message >= 0"):
+        prom.fetch_messaging(server.url, ps.MESSAGING_QUERY, **RANGE, **FAST,
+                             deliveries_query=f"{ps.DELIVERIES_QUERY} - 1000")
+
+
 def test_constants_stand_in_for_missing_labels(server, sample):
     query = "max by (instance) (broker_cpu_percent)"  # the strategy and servers labels are gone
-    samples = prom.fetch_messaging(server.url, query, strategy="broadcast", servers=4, **RANGE)
+    samples = prom.fetch_messaging(server.url, query, strategy="broadcast", servers=4, **DELIVERED, **RANGE)
     expected = sample[1].assign(strategy="broadcast", servers=4)
     expected["servers"] = expected["servers"].astype("int64")
     assert_frame_equal(samples, expected)
@@ -120,7 +130,7 @@ def test_a_long_range_is_fetched_in_pieces_without_gap_or_duplicate(server, samp
         assert first - last == pd.Timedelta(hours=1)  # the next piece starts one step later
     sizes = [(b - a) // pd.Timedelta(hours=1) + 1 for a, b in pieces]
     assert max(sizes) == 500 and sum(sizes) == len(pd.date_range(ps.START, ps.END, freq="h"))
-    samples = prom.fetch_messaging(server.url, ps.MESSAGING_QUERY, max_points=500, **RANGE)
+    samples = prom.fetch_messaging(server.url, ps.MESSAGING_QUERY, max_points=500, **DELIVERED, **RANGE)
     assert_frame_equal(samples, sample[1])
     # pieces of 7 days across the daily series too
     apps = prom.fetch_apps(server.url, ps.APPS_QUERY, new_apps_query=ps.NEW_APPS_QUERY, max_points=7, **RANGE)
@@ -354,7 +364,8 @@ def test_the_sample_plan_for_prometheus_has_the_issues_tables():
     assert plan["data"] == {
         "apps": {"prometheus": "http://127.0.0.1:9090", "query": ps.APPS_QUERY, "step": "1d"},
         "messaging": {"prometheus": "http://127.0.0.1:9090", "query": ps.MESSAGING_QUERY, "step": "1h",
-                      "server_label": "instance", "strategy_label": "strategy", "servers_label": "servers"}}
+                      "server_label": "instance", "strategy_label": "strategy", "servers_label": "servers",
+                      "deliveries_query": ps.DELIVERIES_QUERY}}
     assert plan["as_of"] == "2010-10-20" and len(plan["project"]) == 3
 
 
@@ -363,7 +374,7 @@ def test_the_sample_plan_for_prometheus_has_the_issues_tables():
 
 def test_stored_parquet_reads_back_with_the_file_loaders(server, sample, tmp_path):
     apps = prom.fetch_apps(server.url, ps.APPS_QUERY, new_apps_query=ps.NEW_APPS_QUERY, **RANGE)
-    samples = prom.fetch_messaging(server.url, ps.MESSAGING_QUERY, **RANGE)
+    samples = prom.fetch_messaging(server.url, ps.MESSAGING_QUERY, **DELIVERED, **RANGE)
     apps_file = prom.write_parquet(apps, tmp_path / "apps.parquet")
     samples_file = prom.write_parquet(samples, tmp_path / "messaging.parquet")
     assert_frame_equal(capacity.load_apps(apps_file), sample[0])
@@ -384,7 +395,7 @@ def test_the_report_from_prometheus_equals_the_report_from_the_csv_files(server)
     from capacity.report.html import summary_dict
 
     data = (prom.fetch_apps(server.url, ps.APPS_QUERY, new_apps_query=ps.NEW_APPS_QUERY, **RANGE),
-            prom.fetch_messaging(server.url, ps.MESSAGING_QUERY, **RANGE))
+            prom.fetch_messaging(server.url, ps.MESSAGING_QUERY, **DELIVERED, **RANGE))
     from_files = summary_dict(capacity.run(n_paths=300))
     from_prometheus = summary_dict(capacity.run(n_paths=300, data=data))
     assert from_prometheus == from_files
@@ -392,7 +403,8 @@ def test_the_report_from_prometheus_equals_the_report_from_the_csv_files(server)
     start, end = prom.default_range("2010-10-20")
     known = (prom.fetch_apps(server.url, ps.APPS_QUERY, new_apps_query=ps.NEW_APPS_QUERY, start=start,
                              end=end),
-             prom.fetch_messaging(server.url, ps.MESSAGING_QUERY, start=start, end=end))
+             prom.fetch_messaging(server.url, ps.MESSAGING_QUERY, start=start, end=end,
+                                  **DELIVERED))
     assert known[0].index[-1] == pd.Timestamp("2010-10-20")
     assert summary_dict(capacity.run(n_paths=300, data=known)) == from_files
 
