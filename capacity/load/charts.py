@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from capacity.charts import label_text
-from capacity.validation import InstanceOf, Interval, check_args
+from capacity.validation import InstanceOf, Interval, Text, check_args
 
 if TYPE_CHECKING:
     import altair as alt
@@ -28,6 +28,7 @@ def messaging_chart(
     limit: float | None,
     servers: int,
     level: float,
+    limit_label: str | None = None,
 ) -> alt.LayerChart:
     """CPU per server vs apps per strategy, the limit, and the observed daily means.
 
@@ -46,6 +47,8 @@ def messaging_chart(
         Servers the CPU is stated for (axis title), >= 1.
     level : float
         Level of the mean interval band, in (0, 1) (chart title).
+    limit_label : str, optional
+        The limit line's label (default "limit 70%").
 
     Returns
     -------
@@ -60,6 +63,7 @@ def messaging_chart(
         limit=(limit, [Interval(float, 0, 1, closed="right"), None]),
         servers=(servers, [Interval(int, 1, None)]),
         level=(level, [Interval(float, 0, 1, closed="neither")]),
+        limit_label=(limit_label, [Text(), None]),
     )
     # strategy labels are drawn (legend): never hand the renderer a control character
     curves = curves.assign(strategy=curves["strategy"].map(label_text))
@@ -91,7 +95,8 @@ def messaging_chart(
         rule = alt.Chart(pd.DataFrame({"limit": [100.0 * limit]})).mark_rule(
             strokeDash=[4, 4], color="black"
         ).encode(y="limit:Q")
-        label = alt.Chart(pd.DataFrame({"limit": [100.0 * limit], "text": [f"limit {limit:.0%}"]})
+        text = limit_label or f"limit {limit:.0%}"
+        label = alt.Chart(pd.DataFrame({"limit": [100.0 * limit], "text": [text]})
                           ).mark_text(align="left", dx=4, dy=-6).encode(
             x=alt.datum(0), y="limit:Q", text="text:N"
         )

@@ -1313,6 +1313,7 @@ class MessagingModel:
         apps_max: float | None = None,
         strategies: Any = None,
         level: float | None = None,
+        limit_label: str | None = None,
     ) -> alt.LayerChart:
         """CPU per server vs apps: one curve (with its mean interval) per strategy, the limit, and
         the observed daily means.
@@ -1333,6 +1334,8 @@ class MessagingModel:
             Curves to draw; defaults to every strategy the model knows.
         level : float, optional
             Level of the mean interval band, in (0, 1).
+        limit_label : str, optional
+            The limit line's label (default "limit 70%"), e.g. what a busy-hour limit means here.
 
         Returns
         -------
@@ -1363,4 +1366,5 @@ class MessagingModel:
             cpu_percent=self.observed["busy_cores"] / (servers * self.cores_per_server) * 100,
             censored=self.observed["censored_share"] > 0,
         ).drop(columns=["busy_cores"])
-        return messaging_chart(curves, observed, limit=limit, servers=servers, level=level)
+        return messaging_chart(curves, observed, limit=limit, servers=servers, level=level,
+                               limit_label=limit_label)

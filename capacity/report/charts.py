@@ -49,7 +49,8 @@ def report_charts(forecast: Forecast) -> dict[str, alt.TopLevelMixin]:
     charts = {
         "growth": growth.chart(plan.horizon_days, threshold=threshold).properties(
             width=640, height=260, title="Live apps: history, forecast (80% band) and regime changes"),
-        "messaging": load.chart(limit=min(limit, 1.0), servers=plan.servers).properties(
+        "messaging": load.chart(limit=min(limit, 1.0), servers=plan.servers,
+                                limit_label=_limit_label(plan, limit)).properties(
             width=640, height=260,
             title=f"Messaging CPU vs apps per fan-out strategy ({plan.servers} "
                   f"server{'' if plan.servers == 1 else 's'})"),
@@ -59,6 +60,13 @@ def report_charts(forecast: Forecast) -> dict[str, alt.TopLevelMixin]:
     if len(plan.deadlines):
         charts["projects"] = project_windows(plan)
     return charts
+
+
+def _limit_label(plan: Any, daily_mean: float) -> str:
+    """'limit 90%', or what a watched limit is as this chart's daily mean of the average server."""
+    if daily_mean == plan.limit:
+        return f"limit {plan.limit:.0%}"
+    return f"limit {plan.limit:.0%} for {plan.watch.describe()} = {daily_mean:.0%} daily mean"
 
 
 def _history(samples: pd.DataFrame, plan: Any) -> pd.Series:
