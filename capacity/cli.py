@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -263,6 +264,12 @@ def _replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: object = None, line: str | None = None) -> None:
+    """A warning as one line on stderr, like an error (no source location, no code)."""
+    print(f"capacity: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (also used as the console script).
 
@@ -278,6 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     check_args("main", argv=(argv, [InstanceOf(list, tuple), None]))
     args = _parser().parse_args(argv)
+    warnings.showwarning = _warning_line
     try:
         if args.command == "forecast":
             return _forecast(args)

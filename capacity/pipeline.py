@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -449,7 +450,7 @@ def run(
                             level=2 * config.confidence - 1, seed=config.seed)
     _say(progress, f"fitting messaging load on {len(inputs.samples):,} samples")
     _check_measurable(config, inputs.samples)
-    with _naming(config.messaging, "the messaging load"):
+    with _naming(config.messaging, "the messaging load"), _keyed_warnings(config):
         load = fit_messaging(inputs.samples, strategies=strategies, cores_per_server=config.cores_per_server,
                              seed=config.seed)
     _say(progress, "planning")
@@ -459,6 +460,23 @@ def run(
                   horizon_days=config.horizon_days, n_paths=config.n_paths if n_paths is None else n_paths,
                   seed=config.seed, as_of=inputs.as_of, **watch)
     return Forecast(inputs=inputs, growth=growth, load=load, plan=result)
+
+
+@contextlib.contextmanager
+def _keyed_warnings(config: Config) -> Iterator[None]:
+    """Warnings of the messaging fit, re-issued naming the config key they are about: a configured
+    fan-out formula that the broker's delivery counts contradict is in ``messaging.strategies``."""
+    from capacity.load.fanout import FanoutWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        message = str(w.message).removeprefix("fit_messaging: ")
+        if issubclass(w.category, FanoutWarning):
+            name = message.split(":", 1)[0]
+            message = f"{config.path}: key 'messaging.strategies.{name}': {message.split(': ', 1)[-1]}"
+        warnings.warn(message, w.category, stacklevel=3)
 
 
 @contextlib.contextmanager

@@ -121,3 +121,20 @@ def test_a_foreign_link_in_the_way_is_refused_before_the_work(tmp_path, monkeypa
     assert main(["forecast", "--quiet", "--out", str(out)]) == 2
     assert "capacity did not make" in capsys.readouterr().err
     assert (archive / "keep.txt").read_text() == "mine"
+
+
+def test_a_fanout_formula_the_broker_contradicts_is_one_warning_line_naming_the_key(tmp_path):
+    sample = ROOT / "capacity" / "sample"
+    text = (sample / "plan.toml").read_text()
+    text = text.replace("apps_per_component = 100", "apps_per_component = 150", 1)
+    text = text.replace('apps = "apps.csv"', f'apps = "{sample / "apps.csv"}"', 1)
+    text = text.replace('messaging = "messaging.csv"', f'messaging = "{sample / "messaging.csv"}"', 1)
+    (tmp_path / "plan.toml").write_text(text)
+    done = subprocess.run([sys.executable, "-m", "capacity.cli", "forecast", "--config", "plan.toml", "--out",
+                           "out", "--quiet"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("capacity: warning: plan.toml: key 'messaging.strategies.broadcast': "
+                               "configured base_components, apps_per_component outside the measured interval")
+    assert "(the measured formula is used)" in lines[0]
