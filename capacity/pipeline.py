@@ -468,15 +468,21 @@ def _keyed_warnings(config: Config) -> Iterator[None]:
     fan-out formula that the broker's delivery counts contradict is in ``messaging.strategies``."""
     from capacity.load.fanout import FanoutWarning
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    for w in caught:
-        message = str(w.message).removeprefix("fit_messaging: ")
-        if issubclass(w.category, FanoutWarning):
-            name = message.split(":", 1)[0]
-            message = f"{config.path}: key 'messaging.strategies.{name}': {message.split(': ', 1)[-1]}"
-        warnings.warn(message, w.category, stacklevel=3)
+    found: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                yield
+            finally:
+                found = list(caught)
+    finally:  # also when the fit fails: what it warned of before is not lost
+        for w in found:
+            message = str(w.message).removeprefix("fit_messaging: ")
+            if issubclass(w.category, FanoutWarning):
+                name = message.split(":", 1)[0]
+                message = f"{config.path}: key 'messaging.strategies.{name}': {message.split(': ', 1)[-1]}"
+            warnings.warn(message, w.category, stacklevel=3)
 
 
 @contextlib.contextmanager

@@ -183,11 +183,17 @@ def fit_profile(samples: pd.DataFrame, *, u0: float, cores_per_server: float,
 def _hourly(samples: pd.DataFrame, censor_at: float | None,
             days: int) -> tuple[np.ndarray, pd.DatetimeIndex, np.ndarray] | str:
     """Readings as a (day, hour, server) cube of whole usable days, or why there are none."""
+    if not len(samples):
+        return "there are no messaging samples"
     stamps = pd.to_datetime(samples["timestamp"], utc=True).dt.tz_localize(None)
     frame = pd.DataFrame({"hour": stamps.dt.floor("h"), "server": samples["server"].astype(str),
                           "cpu": pd.to_numeric(samples["cpu_percent"], errors="coerce"),
-                          "servers": samples["servers"].to_numpy()})
-    frame = frame[frame["servers"] == frame["servers"].iloc[int(np.argmax(stamps.to_numpy()))]]
+                          "servers": samples["servers"].to_numpy()}).sort_values("hour", kind="stable")
+    # the tier as it is now: the last stretch with the final server count, and the servers of its last day
+    changed = frame["servers"].ne(frame["servers"].iloc[-1]).to_numpy()
+    frame = frame.iloc[int(np.flatnonzero(changed)[-1]) + 1 if changed.any() else 0:]
+    last_day = frame["hour"].dt.floor("D") == frame["hour"].iloc[-1].floor("D")
+    frame = frame[frame["server"].isin(set(frame.loc[last_day, "server"]))]
     per_day = frame.groupby(frame["hour"].dt.floor("D"))["hour"].nunique()
     if per_day.max() < HOURS / 2:
         return "the messaging samples have fewer than 12 readings a day, so there is no intraday profile"

@@ -51,7 +51,8 @@ __all__ = ["prometheus_textfile", "write_textfile", "TEXTFILE_NAME"]
 TEXTFILE_NAME = "capacity.prom"
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_RESERVED = {"project", "effect", "status", "percentile", "version", "strategy", "quantile", "le"}
+_RESERVED = {"project", "effect", "status", "percentile", "version", "strategy", "quantile", "le", "metric",
+             "metric_quantile", "server", "spare_servers"}
 _PERCENTILES = (("10", "p10"), ("50", "p50"), ("90", "p90"))
 
 # name -> help

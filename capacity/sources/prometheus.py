@@ -78,7 +78,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from capacity.data import MESSAGING_COLUMNS, MIN_POINTS
+from capacity.data import MAX_DELIVERIES, MESSAGING_COLUMNS, MIN_POINTS
 from capacity.errors import ArgumentError, CapacityError, ConfigError, InputDataError
 from capacity.validation import DateLike, HasMethods, InstanceOf, Interval, Options, Text, check_args
 
@@ -785,7 +785,9 @@ def _with_deliveries(frame: pd.DataFrame, client: Any, query: str, span: tuple[A
     parts = [pd.DataFrame({"ms": times, "server": _label(series, server_label, where, "the server", ""),
                            "deliveries": np.asarray(values, dtype=float)}) for series, times, values in found]
     counts = pd.concat(parts, ignore_index=True)
-    bad = ~(np.isfinite(counts["deliveries"]) & (counts["deliveries"] >= 0)).to_numpy()
+    value = counts["deliveries"]
+    # NaN (0/0 of an idle hour) is unknown; infinite, negative or absurd counts are errors
+    bad = (value.notna() & ~(np.isfinite(value) & (value >= 0) & (value <= MAX_DELIVERIES))).to_numpy()
     if bad.any():
         i = int(np.argmax(bad))
         value = float(counts["deliveries"].iloc[i])

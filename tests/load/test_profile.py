@@ -68,6 +68,18 @@ def test_only_the_servers_in_service_at_the_end_count(hourly):
     assert list(profile.shares.index) == ["msg-1", "msg-2", "msg-3"]
 
 
+def test_a_replaced_server_leaves_the_profile_to_the_servers_in_service(hourly):
+    """msg-3 swapped for msg-4 with the count unchanged: the shares are those of the servers now."""
+    samples, _ = hourly
+    late = samples["timestamp"] >= samples["timestamp"].max() - pd.Timedelta(days=30)
+    swapped = samples.assign(server=samples["server"].where(~late | (samples["server"] != "msg-3"), "msg-4"))
+    profile = fit_profile(swapped, u0=2.0, cores_per_server=8)
+    assert isinstance(profile, LoadProfile), profile
+    assert list(profile.shares.index) == ["msg-1", "msg-2", "msg-4"] and profile.days == 30
+    assert profile.factor("busiest_hour") == pytest.approx(1 + AMPLITUDE, abs=0.02)
+    assert fit_profile(samples.iloc[:0], u0=2.0, cores_per_server=8) == "there are no messaging samples"
+
+
 def test_no_profile_from_daily_readings_or_too_few_days(hourly):
     samples, _ = hourly
     daily = samples[samples["timestamp"].dt.hour == 12]

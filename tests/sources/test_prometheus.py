@@ -114,6 +114,16 @@ def test_without_a_deliveries_query_there_is_no_deliveries_column(server, sample
                              deliveries_query=f"{ps.DELIVERIES_QUERY} - 1000")
 
 
+def test_an_unknown_delivery_count_is_nan_not_an_error(server, sample):
+    """0/0 in an idle hour is NaN in PromQL: the count is unknown there (an infinite one is an error)."""
+    samples = prom.fetch_messaging(server.url, ps.MESSAGING_QUERY, **RANGE,
+                                   deliveries_query=f"({ps.DELIVERIES_QUERY} / 0) * 0")
+    assert samples["deliveries"].isna().all()
+    with pytest.raises(SourceDataError, match=r"\+?inf, is not a number of deliveries per message"):
+        prom.fetch_messaging(server.url, ps.MESSAGING_QUERY, **RANGE, **FAST,
+                             deliveries_query=f"{ps.DELIVERIES_QUERY} / 0")
+
+
 def test_constants_stand_in_for_missing_labels(server, sample):
     query = "max by (instance) (broker_cpu_percent)"  # the strategy and servers labels are gone
     samples = prom.fetch_messaging(server.url, query, strategy="broadcast", servers=4, **DELIVERED, **RANGE)
@@ -463,7 +473,8 @@ def test_the_textfile_is_written_atomically_and_refuses_bad_labels(tmp_path):
     path = write_textfile(_summary(), tmp_path / "capacity.prom", now=0.0)
     assert path.read_text() == prometheus_textfile(_summary(), now=0.0)
     assert [p.name for p in tmp_path.iterdir()] == ["capacity.prom"]
-    for labels in ({"project": "x"}, {"bad-name": "x"}, {"plan": ""}):
+    for labels in ({"project": "x"}, {"bad-name": "x"}, {"plan": ""}, {"server": "capacity-01"},
+                   {"metric": "x"}):
         with pytest.raises(ArgumentError, match="labels"):
             prometheus_textfile(_summary(), labels=labels)
     with pytest.raises(ArgumentError, match=r"\.prom"):
