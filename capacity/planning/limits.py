@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from capacity.errors import ArgumentError
-from capacity.load.profile import METRICS, SERVERS
 from capacity.validation import HasMethods, Interval, Options, Seed, check_args, check_mapping, describe
 
 __all__ = ["LatencyLimit", "Watch", "FixedLoad"]
@@ -91,6 +90,9 @@ class Watch:
     spare_servers: int = 0
 
     def __post_init__(self) -> None:
+        # here, not at the top: importing capacity.load pulls in the messaging fit (and scipy)
+        from capacity.load.profile import METRICS, SERVERS
+
         check_args("Watch", metric=(self.metric, [Options(METRICS)]),
                    quantile=(self.quantile, [Interval(float, 0, 1, closed="neither"), None]),
                    server=(self.server, [Options(SERVERS)]),

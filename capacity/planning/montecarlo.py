@@ -55,7 +55,6 @@ _LOAD = HasMethods("draws", "strategies", "cores_per_server", what="a MessagingM
 _HORIZON = Interval(int, 1, MAX_HORIZON_DAYS)
 _N_PATHS = _GrowthPathCount(int, 1, MAX_PATHS)
 _SEED = Interval(int, 0, None)  # a SeedSequence's entropy
-_DAILY_MEAN = Watch()  # the default: the daily mean of the average server
 # no runway: the project is done, or not needed within the horizon
 _NO_RUNWAY = {"runway_p10": None, "runway_p50": None, "runway_p90": None, "runway_p_none": None}
 
@@ -74,13 +73,13 @@ class _System:
     """
 
     def __init__(self, apps: np.ndarray, params: pd.DataFrame, load: Any, strategy: str, servers: int,
-                 first_day: int, watch: Watch = _DAILY_MEAN):
+                 first_day: int, watch: Watch | None = None):
         from capacity.load.messaging import busy_cores
 
         self.apps, self.load = apps, load
         self.cores = float(load.cores_per_server)
         self.servers = servers
-        self.watch = watch
+        self.watch = watch = watch if watch is not None else Watch()  # the daily mean, average server
         self.peak, self.share = watch.factors(getattr(load, "profile", None))
         self.u0 = params["u0"].to_numpy(dtype=float)[:, None]
         self.days = np.arange(first_day, first_day + apps.shape[1], dtype=float)  # day number per column
