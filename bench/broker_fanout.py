@@ -857,14 +857,19 @@ def design_of(meta: dict[str, Any]) -> Design:
 #: the broker's CPU the fit uses: ``schedstat`` (ns, exact) or ``ticks`` (/proc/<pid>/stat, 10 ms)
 CPU_MEASURES = ("schedstat", "ticks")
 #: the per-connection rate at which the rate-dependent part of a delivery's cost has halved [messages/s]:
-#: Linux acknowledges at least every 40 ms (delayed ACK), i.e. 25 segments a second
-R0 = 25.0
+#: the candidate with the smallest held-out error over the selection runs (:func:`choose_form`); Linux's
+#: delayed-ACK timer adapts between 40 and 200 ms, i.e. 5 to 25 acknowledgements a second
+R0 = 10.0
+#: the runs the cost form is chosen on: every committed run made before the validation runs
+SELECTION_RUNS = (ROOT / "data" / "measured" / "redis_fanout_2026-11-27.csv",
+                  *sorted((ROOT / "data" / "measured" / "design-runs").glob("*.csv")))
 
 
 def default_cost() -> Any:
     """The cost form the bench fits: the per-delivery cost falls with each connection's message rate
-    (``capacity.load.costs.PerConnectionRate(r0=25)``), chosen by held-out error on the committed
-    reference run (``data/measured/README.md``, "Choosing the cost form")."""
+    (``capacity.load.costs.PerConnectionRate(r0=10)``), chosen by held-out error on the committed
+    selection runs (:data:`SELECTION_RUNS`, :func:`choose_form`; ``data/measured/README.md``,
+    "Choosing the cost form")."""
     from capacity.load.costs import PerConnectionRate
 
     return PerConnectionRate(r0=R0)
@@ -1050,11 +1055,50 @@ def forms_table(measured: pd.DataFrame, design: Design, forms: dict[str, Any], *
 
 
 def candidate_forms() -> dict[str, Any]:
-    """The forms compared in data/measured/README.md: plain, quadratic, and the rate form at four r0."""
+    """The forms compared in data/measured/README.md: plain, quadratic, and the rate form at five r0."""
     from capacity.load.costs import PerConnectionRate
 
     return {"plain": "plain", "quadratic": "quadratic",
-            **{f"rate, r0 = {r0:g}/s": PerConnectionRate(r0=r0) for r0 in (10, 25, 50, 100)}}
+            **{f"rate, r0 = {r0:g}/s": PerConnectionRate(r0=r0) for r0 in (5, 10, 25, 50, 100)}}
+
+
+def choose_form(paths: Sequence[str | Path] = SELECTION_RUNS, forms: dict[str, Any] | None = None, *,
+                level: float = 0.9, cpu: str = "schedstat", n_boot: int = 200) -> pd.DataFrame:
+    """The candidate forms judged over several saved runs by their errors at each run's held-out N.
+
+    Each run is fitted on its smaller N with every form (:func:`forms_table`); a form's score is the
+    root-mean-square of its three relative errors at the held-out N over all runs: broadcast CPU,
+    targeted CPU and the broadcast / targeted ratio. One run is too noisy to choose on (a sweep's
+    largest reading moves by several percent from run to run), so the choice pools runs.
+
+    Returns
+    -------
+    DataFrame
+        One row per form, best first: form, runs, rms (the score), broadcast_rms, broadcast_bias
+        (mean error), broadcast_within_10 (runs within 10 %), targeted_rms, targeted_inside and
+        ratio_inside (runs whose measured value is inside the interval).
+    """
+    import numpy as np
+    import pandas as pd
+
+    forms = candidate_forms() if forms is None else forms
+    tables = []
+    for path in paths:
+        measured, meta = load_measured(path)
+        tables.append(forms_table(measured, design_of(meta), forms, level=level, cpu=cpu, n_boot=n_boot))
+    runs = pd.concat(tables, ignore_index=True)
+    runs["ratio_error"] = runs["ratio_predicted"] / runs["ratio_measured"] - 1
+    errors = ["broadcast_error", "targeted_error", "ratio_error"]
+    scores = runs.groupby("form", sort=False).apply(lambda g: pd.Series({
+        "runs": len(g), "rms": float(np.sqrt(np.mean(g[errors].to_numpy() ** 2))),
+        "broadcast_rms": float(np.sqrt(np.mean(g["broadcast_error"] ** 2))),
+        "broadcast_bias": float(g["broadcast_error"].mean()),
+        "broadcast_within_10": int((g["broadcast_error"].abs() < 0.1).sum()),
+        "targeted_rms": float(np.sqrt(np.mean(g["targeted_error"] ** 2))),
+        "targeted_inside": int(g["targeted_inside"].sum()), "ratio_inside": int(g["ratio_inside"].sum()),
+    }), include_groups=False)
+    return scores.sort_values("rms").reset_index().astype({"runs": int, "broadcast_within_10": int,
+                                                           "targeted_inside": int, "ratio_inside": int})
 
 
 def chart(measured: pd.DataFrame, model: MessagingModel, *, level: float = 0.9,
@@ -1153,12 +1197,15 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-install", action="store_true", help="fail instead of installing redis-server")
     parser.add_argument("--from-csv", type=Path, help="no experiment: fit and print a saved CSV")
     parser.add_argument("--cost", choices=["rate", "plain", "quadratic", "auto"], default="rate",
-                        help="cost form to fit (default: rate, per-connection rate with r0 = 25/s)")
+                        help=f"cost form to fit (default: rate, per-connection rate with r0 = {R0:g}/s)")
     parser.add_argument("--cpu", choices=CPU_MEASURES, default="schedstat", help="the broker's CPU measure")
     parser.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=True,
                         help="run the broker's event loop under SCHED_FIFO (root), out of other work's way")
     parser.add_argument("--compare-forms", action="store_true",
                         help="also print the candidate cost forms' errors at the held-out N")
+    parser.add_argument("--choose-form", nargs="*", type=Path, metavar="CSV",
+                        help="no experiment: score the candidate cost forms over saved runs "
+                             "(default: the selection runs) and print the table")
     return parser.parse_args(argv)
 
 
@@ -1244,6 +1291,12 @@ def _verdicts(check: dict[str, Any], level: float) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
     level, started = 0.9, time.monotonic()
+    if args.choose_form is not None:
+        scores = choose_form(args.choose_form or SELECTION_RUNS, level=level, cpu=args.cpu)
+        print("candidate cost forms over the held-out N of each run (errors relative to measured)\n"
+              + scores.round(3).to_string(index=False))
+        print(f"chosen: {scores['form'].iloc[0]}")
+        return 0
     if args.from_csv:
         measured, meta = load_measured(args.from_csv)
         design = design_of(meta)

@@ -197,19 +197,33 @@ def test_unix_socket_deliveries_are_cheaper(committed):
     np.testing.assert_array_equal(measured["deliveries_per_message"], measured["fanout_design"])
 
 
-def test_the_cost_form_is_chosen_by_held_out_error_on_the_reference_run():
-    """Fitted on N = 50..1000 of the run of 2026-11-27, predicting N = 2000 (data/measured/README.md)."""
+def test_the_rate_form_beats_the_plain_one_on_the_first_run():
+    """Fitted on N = 50..1000 of the run of 2026-11-27 (10 apps per host), predicting N = 2000."""
     measured, meta = bf.load_measured(SELECTION)
     table = bf.forms_table(measured, bf.design_of(meta), bf.candidate_forms(), n_boot=400).set_index("form")
-    plain, chosen = table.loc["plain"], table.loc["rate, r0 = 25/s"]
+    plain, chosen = table.loc["plain"], table.loc["rate, r0 = 10/s"]
     # the plain form books the dearer deliveries of quiet connections as a steeper b: +23 % at N = 2000
     # (its ratio, 35 vs 30.6 measured, is inside an interval that covers the measured means' noise)
     assert plain["broadcast_error"] > 0.2 and plain["ratio_predicted"] > chosen["ratio_predicted"]
     assert table.loc["quadratic", "fitted"] == "plain"  # c is not determined: the plain form is kept
-    assert abs(chosen["broadcast_error"]) < 0.05 and chosen["targeted_inside"] and chosen["ratio_inside"]
+    assert abs(chosen["broadcast_error"]) < 0.1 and chosen["ratio_inside"]
     rate = table[table["fitted"] == "rate"]
-    assert len(rate) == 4 and (rate["broadcast_error"].abs() < plain["broadcast_error"]).all()
-    assert bf.default_cost() == bf.candidate_forms()["rate, r0 = 25/s"]
+    assert len(rate) == 5 and (rate["broadcast_error"].abs() < plain["broadcast_error"]).all()
+
+
+def test_the_cost_form_is_chosen_by_held_out_error_over_the_selection_runs():
+    """Every committed run made before the validation runs, each fitted on N = 50..1000 and predicting
+    N = 2000 (data/measured/README.md, "Choosing the cost form"): the bench's form is the best one."""
+    scores = bf.choose_form(n_boot=100).set_index("form")
+    assert (scores["runs"] == len(bf.SELECTION_RUNS)).all() and len(bf.SELECTION_RUNS) == 16
+    chosen = bf.candidate_forms()[scores.index[0]]
+    assert bf.default_cost() == chosen == bf.candidate_forms()["rate, r0 = 10/s"]
+    best, plain = scores.iloc[0], scores.loc["plain"]
+    # the plain form over-predicts broadcast at 2000 on average; the chosen form is nearly unbiased
+    assert plain["broadcast_bias"] > 0.05 and abs(best["broadcast_bias"]) < 0.02
+    assert best["broadcast_rms"] < plain["broadcast_rms"] and best["targeted_inside"] == best["runs"]
+    # r0 is bracketed: the grid's neighbours on both sides score worse
+    assert best["rms"] < min(scores.loc["rate, r0 = 5/s", "rms"], scores.loc["rate, r0 = 25/s", "rms"])
 
 
 def test_the_plain_form_is_kept_where_the_data_cannot_tell():

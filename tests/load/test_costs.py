@@ -15,13 +15,14 @@ from capacity.load.messaging import busy_cores, fit_messaging
 from capacity.load.strategies import Broadcast, Sharded, Targeted
 
 BROKER = {"broadcast": Broadcast(20, 10), "targeted": Targeted(2)}
-RATE_TRUE = {"u0": 0.002, "a": 4.3e-6, "b": 0.5e-6, "b_r": 0.8e-6}
+RATE_TRUE = {"u0": 0.002, "a": 4.3e-6, "b": 0.5e-6, "b_r": 1.6e-6}
+R0 = PerConnectionRate().r0  # the simulated broker follows the form the fit is asked for
 
 
 def broker_runs(seed: int, *, params: dict[str, float] = RATE_TRUE, apps=(50, 100, 250, 500, 1000, 2000),
                 passes: int = 3, windows: int = 4) -> pd.DataFrame:
     """A broker like bench/broker_fanout.py's: one run (a synthetic day) per (pass, N, strategy), a few
-    windows each; per-delivery cost ``b + b_r / (1 + r/25)``, ``r`` each connection's message rate."""
+    windows each; per-delivery cost ``b + b_r / (1 + r/r0)``, ``r`` each connection's message rate."""
     rng = np.random.default_rng(seed)
     rows = []
     for run, (p, n, strategy) in enumerate((p, n, s) for p in range(passes) for n in apps
@@ -30,7 +31,7 @@ def broker_runs(seed: int, *, params: dict[str, float] = RATE_TRUE, apps=(50, 10
         deliveries = connections if strategy == "broadcast" else 2
         messages = 0.15 * n
         rate = messages * deliveries / connections
-        per_delivery = params["b"] + params.get("b_r", 0.0) / (1 + rate / 25)
+        per_delivery = params["b"] + params.get("b_r", 0.0) / (1 + rate / R0)
         busy = params["u0"] + n * (params["a"] + deliveries * per_delivery)
         run_level = rng.normal(0, 0.02)  # what the machine does during a run
         for w in range(windows):
@@ -58,7 +59,7 @@ def test_forms_and_their_columns():
     np.testing.assert_allclose(rate.columns(apps, f, rate=np.array([20.0, 60.0]))[:, 3], [1500, 2000])
     assert (Plain().params, Quadratic().extra, rate.extra) == (("u0", "a", "b"), ("c",), ("b_r",))
     assert rate.describe() == "u0 + a*N + b*N*F(N) + b_r*N*D(N)/(1 + r/20)"
-    assert cost_form("rate") == PerConnectionRate(25) and cost_form(rate) is rate
+    assert cost_form("rate") == PerConnectionRate(10) and cost_form(rate) is rate
     assert sorted(COST_FORMS) == ["plain", "quadratic", "rate"]
     with pytest.raises(ArgumentError, match=r"^PerConnectionRate: r0 must be a finite number > 0, not 0$"):
         PerConnectionRate(r0=0)
@@ -102,11 +103,11 @@ def test_rate_form_recovers_its_parameters_and_extrapolates(rate_model):
         assert predicted == pytest.approx(held[strategy], rel=0.04), strategy
     plain = fit(samples[samples["apps"] < 2000], n_boot=100)
     # the plain form books the dearer deliveries of quiet connections as a steeper b: it overshoots
-    # broadcast (measured +6 %), three times as much as the rate form misses it by (-2 %)
+    # broadcast (measured +5 %), over twice as much as the rate form misses it by (-2 %)
     errors = {name: m.predict([2000.0], strategy="broadcast", servers=1)["mean"].iloc[0]
               / held["broadcast"] - 1 for name, m in (("rate", model), ("plain", plain))}
     assert errors["plain"] > 0.04 and errors["plain"] > 2 * abs(errors["rate"]), errors
-    assert any(n.startswith("cost form 'rate': u0 + a*N + b*N*F(N) + b_r*N*D(N)/(1 + r/25), b_r = ")
+    assert any(n.startswith(f"cost form 'rate': u0 + a*N + b*N*F(N) + b_r*N*D(N)/(1 + r/{R0:g}), b_r = ")
                for n in model.notes)
     assert "b_r=" in repr(model)
 
@@ -140,7 +141,7 @@ def test_rate_form_falls_back_when_deliveries_cost_the_same_at_any_rate():
     flat = broker_runs(3, params={**RATE_TRUE, "b": 1.3e-6, "b_r": 0.0})
     model = fit(flat[flat["apps"] < 2000], cost="rate", n_boot=200)
     assert isinstance(model.cost, Plain) and "b_r" not in model.params
-    head = ("cost form: the data cannot tell u0 + a*N + b*N*F(N) + b_r*N*D(N)/(1 + r/25) from the plain "
+    head = (f"cost form: the data cannot tell u0 + a*N + b*N*F(N) + b_r*N*D(N)/(1 + r/{R0:g}) from the plain "
             "form: the 90% interval of b_r = ")
     assert any(n.startswith(head) and n.endswith("the plain form is kept") for n in model.notes), model.notes
     assert model.params["b"] == pytest.approx(1.3e-6, rel=0.05)
