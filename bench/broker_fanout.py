@@ -1196,6 +1196,8 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="start a new broker for each pass (default), or keep one for the sweep")
     parser.add_argument("--no-install", action="store_true", help="fail instead of installing redis-server")
     parser.add_argument("--from-csv", type=Path, help="no experiment: fit and print a saved CSV")
+    parser.add_argument("--update-json", action="store_true",
+                        help="with --from-csv: rewrite the analysis and held-out check in its JSON")
     parser.add_argument("--cost", choices=["rate", "plain", "quadratic", "auto"], default="rate",
                         help=f"cost form to fit (default: rate, per-connection rate with r0 = {R0:g}/s)")
     parser.add_argument("--cpu", choices=CPU_MEASURES, default="schedstat", help="the broker's CPU measure")
@@ -1288,6 +1290,14 @@ def _verdicts(check: dict[str, Any], level: float) -> None:
           f"[{r['lower']:.1f}, {r['upper']:.1f}]: {inside}")
 
 
+def _analysed(meta: dict[str, Any], model: MessagingModel, check: dict[str, Any], *, cpu: str,
+              level: float) -> dict[str, Any]:
+    """The run's metadata with the fit (``analysis``) and the held-out check."""
+    analysis = {"cpu": cpu, "cost_form": model.cost.describe(), "level": level,
+                "params": {k: float(v) for k, v in model.params.items()}, "notes": list(model.notes)}
+    return {**meta, "analysis": analysis, **check}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
     level, started = 0.9, time.monotonic()
@@ -1316,11 +1326,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         with_forms = forms_table(measured, design, candidate_forms(), level=level, cpu=args.cpu)
         print("\ncandidate cost forms at the held-out N\n" + with_forms.round(3).to_string(index=False))
     if not args.from_csv and out is not None:
-        meta["analysis"] = {"cpu": args.cpu, "cost_form": model.cost.describe(), "level": level,
-                            "params": {k: float(v) for k, v in model.params.items()},
-                            "notes": list(model.notes)}
-        save(measured, out, meta={**meta, **check})
+        save(measured, out, meta=_analysed(meta, model, check, cpu=args.cpu, level=level))
         print(f"wrote the held-out check into {side.name}")
+    elif args.from_csv and args.update_json:  # the windows stay as measured; only the analysis changes
+        side = args.from_csv.with_suffix(".json")
+        tmp = side.with_name(f".{side.name}.tmp")
+        meta = _analysed(meta, model, check, cpu=args.cpu, level=level)
+        tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        os.replace(tmp, side)
+        print(f"wrote the analysis and the held-out check into {side}")
     print(f"total {time.monotonic() - started:.0f} s")
     return 0
 

@@ -258,6 +258,20 @@ def test_held_out_check_as_written_to_the_json(committed):
     json.dumps(check)  # plain numbers
 
 
+def test_command_line_rewrites_a_saved_runs_analysis(tmp_path, capsys):
+    csv = tmp_path / "run.csv"
+    shutil.copy(MEASURED, csv)
+    meta = json.loads(MEASURED.with_suffix(".json").read_text())
+    stale = {**meta, "analysis": {"cost_form": "stale"}, "held_out": []}
+    csv.with_suffix(".json").write_text(json.dumps(stale))
+    assert bf.main(["--from-csv", str(csv), "--update-json"]) == 0
+    assert "wrote the analysis and the held-out check into" in capsys.readouterr().out
+    rewritten = json.loads(csv.with_suffix(".json").read_text())
+    assert rewritten["analysis"]["cost_form"] == bf.default_cost().describe()
+    assert [h["strategy"] for h in rewritten["held_out"]] == ["broadcast", "targeted"]
+    assert rewritten["sweep"] == meta["sweep"] and csv.read_bytes() == MEASURED.read_bytes()
+
+
 def test_command_line_refits_a_saved_csv(capsys):
     assert bf.main(["--from-csv", str(MEASURED)]) == 0
     out = capsys.readouterr().out
