@@ -20,9 +20,13 @@ simulated from the fitted no-change model with the same dispersion, exposures an
 replicate with the dispersion re-estimated from its own counts (so the noise of ``phi``'s estimate
 is accounted for). Beyond the replicates' 90 % quantile the tail follows the asymptotic sup-LR law
 (James, James & Siegmund 1987: ``P(sup > x) ~ sqrt(x) exp(-x/2) / sqrt(2 pi) * ((1 - 1/x)
-log((1 - t0)^2 / t0^2) + 4/x)``, ``t0`` the trimming), rescaled to meet the replicates there. So on a
-series whose rate never changed, a change reported with ``prob >= q`` appears in at most about
-``1 - q`` of series (``bench/regimes.py`` measures it). The replicates' dispersion is
+log((1 - t0)^2 / t0^2) + 4/x)``, ``t0`` the trimming), rescaled to meet the replicates there.
+Neighbouring changes bound each other's stretches, so a bump of noise (up, then down) would make
+both look sure; each change's ``prob`` is therefore capped by the test of every pair it forms with a
+neighbour, over the stretch the two lie in: one or two changes there against none, with the min-p
+adjustment for looking for either (:func:`pair_prob`). So on a series whose rate never changed, a
+change reported with ``prob >= q`` appears in at most about ``1 - q`` of series (``bench/regimes.py``
+measures it). The replicates' dispersion is
 estimated as the series' own was, on as many blocks (the whole series), so the statistic of a short
 stretch between two changes is not drowned by the noise of a dispersion estimated from a few blocks.
 ``date_low``/``date_high`` bound the dates whose profile statistic lies within 2.71 of the best one
@@ -144,15 +148,7 @@ def change_prob(
     mu = c.sum() / e.sum() if e.sum() > 0 else 0.0
     if mu <= 0 or len(c) < 2 * min_len:
         return stat, 0.0
-    rng = np.random.default_rng(_NULL_SEED)
-    # quasi-Poisson counts: mean mu * e, variance phi * mu * e
-    sim = phi * rng.poisson(np.broadcast_to(mu * e / phi, (_NULL_REPS, len(c))))
-    if e_phi is None or len(e_phi) == len(c):
-        phis = _dispersion_rows(sim)
-    else:
-        e_phi = np.asarray(e_phi, dtype=float)
-        lam = np.broadcast_to(mu * e_phi / phi, (_NULL_REPS, len(e_phi)))
-        phis = _dispersion_rows(phi * rng.poisson(lam))
+    sim, phis = _null_counts(mu, e, phi, e_phi)
     null = _sup_deviance(sim, e, min_len) / phis
     q = float(np.quantile(null, _TAIL_Q))
     p = (1.0 + float(np.sum(null >= stat))) / (_NULL_REPS + 1.0)
@@ -160,6 +156,95 @@ def change_prob(
         # beyond the replicates' bulk: the law's tail, through the replicates' quantile
         p = _sup_lr_tail(stat, phis / phi, q, 1.0 - _TAIL_Q)
     return stat, float(1.0 - min(p, 1.0))
+
+
+def _null_counts(
+    mu: float, e: np.ndarray, phi: float, e_phi: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Replicates of block counts under a constant rate ``mu`` (quasi-Poisson: mean ``mu*e``, variance
+    ``phi*mu*e``) and each replicate's dispersion, estimated on blocks of exposures ``e_phi`` (``e`` by
+    default) as the series' own was."""
+    rng = np.random.default_rng(_NULL_SEED)
+    sim = phi * rng.poisson(np.broadcast_to(mu * e / phi, (_NULL_REPS, len(e))))
+    if e_phi is None or len(e_phi) == len(e):
+        return sim, _dispersion_rows(sim)
+    e_phi = np.asarray(e_phi, dtype=float)
+    lam = np.broadcast_to(mu * e_phi / phi, (_NULL_REPS, len(e_phi)))
+    return sim, _dispersion_rows(phi * rng.poisson(lam))
+
+
+def _sup_deviance2(c: np.ndarray, e: np.ndarray, min_len: int) -> np.ndarray:
+    """Largest Poisson deviance of three rates against one over the pairs of splits of the last axis
+    of ``c`` (exposures ``e``) leaving at least ``min_len`` blocks in each part; 0 without such a pair."""
+    n = c.shape[-1]
+    k1, k2 = np.triu_indices(n + 1, k=min_len)  # every pair k1 + min_len <= k2 ...
+    keep = (k1 >= min_len) & (k2 <= n - min_len)  # ... with min_len blocks before k1 and after k2
+    k1, k2 = k1[keep], k2[keep]
+    if not len(k1):
+        return np.zeros(c.shape[:-1])
+    cs = np.concatenate([np.zeros(c.shape[:-1] + (1,)), np.cumsum(c, axis=-1)], axis=-1)
+    ce = np.concatenate([[0.0], np.cumsum(e)])
+    # each part's cost once per split position, then summed per pair
+    head = _seg_cost(cs, ce)  # blocks [0, k)
+    tail = _seg_cost(cs[..., -1:] - cs, ce[-1] - ce)  # blocks [k, n)
+    total = head[..., -1]
+    best = np.zeros(c.shape[:-1])
+    step = max(1, 2_000_000 // max(c.size // n, 1))  # pairs per chunk: bounded memory
+    for lo in range(0, len(k1), step):
+        a, b = k1[lo:lo + step], k2[lo:lo + step]
+        mid = _seg_cost(cs[..., b] - cs[..., a], ce[b] - ce[a])
+        best = np.maximum(best, (total[..., None] - head[..., a] - mid - tail[..., b]).max(axis=-1))
+    return best
+
+
+def pair_prob(
+    c: np.ndarray, e: np.ndarray, phi: float, min_len: int, e_phi: np.ndarray | None = None
+) -> float:
+    """``1 -`` the p-value of one or two changes in the block counts ``c`` (exposures ``e``) under a
+    constant rate.
+
+    Two statistics are computed, the largest one-change (two rates against one) and two-change (three
+    against one) quasi-deviances over every split, and each is turned into a p-value against the
+    same simulated null replicates as in :func:`change_prob`. The smaller of the two p-values is
+    itself referred to its null distribution over those replicates (the min-p adjustment of Westfall
+    and Young), so looking for either pattern costs its multiplicity. No asymptotic tail: the
+    p-value is at least ``1/(reps + 1)``.
+
+    Two neighbouring changes found by the segmentation bound each other's stretches: a bump of noise
+    (up, then down) gives each a strong one-change statistic on a stretch whose far end was chosen to
+    cut it. Tested together over the stretch they both lie in, the pair is judged as what it is."""
+    c = np.clip(np.asarray(c, dtype=float), 0.0, None)
+    e = np.asarray(e, dtype=float)
+    mu = c.sum() / e.sum() if e.sum() > 0 else 0.0
+    if mu <= 0 or len(c) < 3 * min_len:
+        return 0.0
+    sim, phis = _null_counts(mu, e, phi, e_phi)
+    observed = [float(_sup_deviance(c, e, min_len)) / phi, float(_sup_deviance2(c, e, min_len)) / phi]
+    nulls = [_sup_deviance(sim, e, min_len) / phis, _sup_deviance2(sim, e, min_len) / phis]
+    reps = _NULL_REPS + 1.0
+    p_obs = min((1.0 + np.sum(null >= x)) / reps for x, null in zip(observed, nulls, strict=True))
+    # each replicate's own p-values, among the replicates (itself included) and the observed series
+    p_rep = np.minimum(*[(np.sum(null[None, :] >= null[:, None], axis=1) + (x >= null)) / reps
+                         for x, null in zip(observed, nulls, strict=True)])
+    return float(1.0 - (1.0 + np.sum(p_rep <= p_obs)) / reps)
+
+
+def _change_stats(
+    c: np.ndarray, e: np.ndarray, cps: list[int], phi: float, min_len: int
+) -> list[tuple[float, float]]:
+    """Each change's statistic and probability: its one-change test over the stretch between its
+    neighbours, capped by the two-change test of each pair it forms with a neighbour (over the
+    stretch between the pair's own neighbours): a change is no surer than the pairs it is part of."""
+    edges = [0, *cps, len(c)]
+    stats = [change_prob(c[a:z], e[a:z], phi, min_len, e_phi=e)
+             for a, z in zip(edges[:-2], edges[2:], strict=True)]
+    pairs = [pair_prob(c[a:z], e[a:z], phi, min_len, e_phi=e)
+             for a, z in zip(edges[:-3], edges[3:], strict=True)]
+    out = []
+    for i, (stat, prob) in enumerate(stats):
+        caps = [pairs[j] for j in (i - 1, i) if 0 <= j < len(pairs)]
+        out.append((stat, min([prob, *caps])))
+    return out
 
 
 def _pearson_dispersion(c: np.ndarray, e: np.ndarray, cps: list[int], agg: int = 4) -> float:
@@ -324,9 +409,7 @@ def segment_rate(
     expo = np.add.reduceat(dt, bounds[:-1]) if len(inc) else np.ones(1)
     rates = sums / expo
     if len(starts):
-        edges = [0, *cps, len(b.c_pos)]
-        stats = [change_prob(b.c_pos[a:z], b.e[a:z], phi, min_blocks, e_phi=b.e)
-                 for a, z in zip(edges[:-2], edges[2:], strict=True)]
+        stats = _change_stats(b.c_pos, b.e, cps, phi, min_blocks)
         table = _change_table(dates, bounds, low, high, rates, stats)
         lratio = _log_ratios(sums_pos, expo)
     else:

@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 
 from capacity.growth.fit import fit_growth
-from capacity.growth.regimes import change_prob, dispersion
+from capacity.growth.regimes import (
+    _change_stats,
+    _seg_cost,
+    _sup_deviance2,
+    change_prob,
+    dispersion,
+    pair_prob,
+)
 
 
 def test_sample_acceleration_found_near_the_true_date_with_true_rates(sample_fit, truth):
@@ -81,3 +88,55 @@ def test_change_prob_of_a_doubled_rate():
     c = rng.poisson(lam).astype(float)
     stat, prob = change_prob(c, e, dispersion(c), 4)
     assert stat > 20 and prob > 0.99
+
+
+def test_two_change_statistic_is_the_best_pair_of_splits():
+    rng = np.random.default_rng(5)
+    e = rng.uniform(5.0, 7.0, 15)
+    c = rng.poisson(30.0, (3, 15)).astype(float)
+    c[1, 6:10] *= 2.0  # a bump
+
+    def brute(row: np.ndarray) -> float:
+        def cost(a: int, z: int) -> float:
+            return float(_seg_cost(np.array(row[a:z].sum()), np.array(e[a:z].sum())))
+
+        n = len(row)
+        return max(cost(0, n) - cost(0, k1) - cost(k1, k2) - cost(k2, n)
+                   for k1 in range(3, n - 5) for k2 in range(k1 + 3, n - 2))
+
+    np.testing.assert_allclose(_sup_deviance2(c, e, 3), [brute(r) for r in c], rtol=1e-12)
+    assert _sup_deviance2(c[:, :8], e[:8], 3).tolist() == [0.0, 0.0, 0.0]  # no room for two splits
+
+
+def test_pair_prob_is_calibrated_without_a_change_and_sees_a_bump():
+    # one or two changes against none, min-p adjusted: at most about 1 - q of constant-rate stretches
+    # reach prob q
+    rng = np.random.default_rng(6)
+    e = np.full(30, 7.0)
+    probs = []
+    for rate in (2.0, 200.0):
+        for _ in range(100):
+            c = rng.poisson(rate * e).astype(float)
+            probs.append(pair_prob(c, e, dispersion(c), 4))
+    probs = np.array(probs)
+    for q in (0.5, 0.8, 0.9, 0.95):
+        assert np.mean(probs >= q) <= (1.0 - q) + 0.05
+    assert np.mean(probs >= 0.5) >= 0.3
+    bump = rng.poisson(np.where((np.arange(30) >= 12) & (np.arange(30) < 18), 40.0, 20.0) * e).astype(float)
+    assert pair_prob(bump, e, dispersion(bump), 4) > 0.99
+
+
+def test_a_change_is_no_surer_than_the_pairs_it_is_part_of():
+    rng = np.random.default_rng(7)
+    e = np.full(60, 7.0)
+    lam = np.select([np.arange(60) < 20, np.arange(60) < 40], [20.0, 30.0], 20.0) * e
+    c = rng.poisson(lam).astype(float)
+    phi = dispersion(c)
+    stats = _change_stats(c, e, [20, 40], phi, 4)
+    local = [change_prob(c[a:z], e[a:z], phi, 4, e_phi=e) for a, z in ((0, 40), (20, 60))]
+    pair = pair_prob(c, e, phi, 4, e_phi=e)
+    for (stat, prob), (local_stat, local_prob) in zip(stats, local, strict=True):
+        assert stat == local_stat and prob == min(local_prob, pair)
+    assert pair > 0.99 and all(prob > 0.99 for _, prob in stats)  # a real bump stays sure
+    # one change: its own test
+    assert _change_stats(c, e, [20], phi, 4) == [change_prob(c, e, phi, 4, e_phi=e)]
