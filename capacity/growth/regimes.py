@@ -211,7 +211,8 @@ def pair_prob(
     constant rate.
 
     Two statistics are computed, the largest one-change (two rates against one) and two-change (three
-    against one) quasi-deviances over every split, and each is turned into a p-value against the
+    against one) quasi-deviances over the splits (the pairs on :func:`_sup_deviance2`'s grid), and
+    each is turned into a p-value against the
     same simulated null replicates as in :func:`change_prob`. The smaller of the two p-values is
     itself referred to its null distribution over those replicates (the min-p adjustment of Westfall
     and Young), so looking for either pattern costs its multiplicity. No asymptotic tail: the
