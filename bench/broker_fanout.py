@@ -826,15 +826,21 @@ def save(measured: pd.DataFrame, path: Path, *, meta: dict[str, Any]) -> tuple[P
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     side = path.with_suffix(".json")
-    for target, write in (
-        (path, lambda p: measured.to_csv(p, index=False, float_format="%.6g",
-                                         date_format="%Y-%m-%dT%H:%M:%S")),
-        (side, lambda p: p.write_text(json.dumps(meta, indent=2, default=str) + "\n")),
-    ):
-        tmp = target.with_name(f".{target.name}.tmp")
-        write(tmp)
-        os.replace(tmp, target)
+    _replace(path, lambda p: measured.to_csv(p, index=False, float_format="%.6g",
+                                             date_format="%Y-%m-%dT%H:%M:%S"))
+    save_meta(side, meta)
     return path, side
+
+
+def save_meta(side: Path, meta: dict[str, Any]) -> None:
+    """Write a run's metadata JSON atomically."""
+    _replace(side, lambda p: p.write_text(json.dumps(meta, indent=2, default=str) + "\n"))
+
+
+def _replace(target: Path, write: Callable[[Path], Any]) -> None:
+    tmp = target.with_name(f".{target.name}.tmp")
+    write(tmp)
+    os.replace(tmp, target)
 
 
 def load_measured(path: str | Path = DEFAULT_OUT) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -1330,10 +1336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote the held-out check into {side.name}")
     elif args.from_csv and args.update_json:  # the windows stay as measured; only the analysis changes
         side = args.from_csv.with_suffix(".json")
-        tmp = side.with_name(f".{side.name}.tmp")
-        meta = _analysed(meta, model, check, cpu=args.cpu, level=level)
-        tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n")
-        os.replace(tmp, side)
+        save_meta(side, _analysed(meta, model, check, cpu=args.cpu, level=level))
         print(f"wrote the analysis and the held-out check into {side}")
     print(f"total {time.monotonic() - started:.0f} s")
     return 0

@@ -65,17 +65,18 @@ def test_weekly_input_finds_the_sample_break(sample_apps, truth):
     assert jump["rate_before"] == pytest.approx(truth["rate_before"], rel=0.05)
 
 
+def _null_probs(prob, *, seed: int, blocks: int, reps: int) -> np.ndarray:
+    """``prob(c, e)`` on constant-rate weekly counts, ``reps`` series at each of two rates."""
+    rng = np.random.default_rng(seed)
+    e = np.full(blocks, 7.0)
+    counts = (rng.poisson(rate * e).astype(float) for rate in (2.0, 200.0) for _ in range(reps))
+    return np.array([prob(c, e) for c in counts])
+
+
 def test_change_prob_is_calibrated_without_a_change():
     # constant-rate weekly counts: prob = 1 - p-value of the maximised statistic, so a change with
     # prob >= q shows in about 1 - q of the series (a little fewer: the asymptotic tail is conservative)
-    rng = np.random.default_rng(3)
-    e = np.full(57, 7.0)
-    probs = []
-    for rate in (2.0, 200.0):
-        for _ in range(150):
-            c = rng.poisson(rate * e).astype(float)
-            probs.append(change_prob(c, e, dispersion(c), 4)[1])
-    probs = np.array(probs)
+    probs = _null_probs(lambda c, e: change_prob(c, e, dispersion(c), 4)[1], seed=3, blocks=57, reps=150)
     for q in (0.5, 0.8, 0.9, 0.95):
         assert np.mean(probs >= q) <= (1.0 - q) + 0.04
     assert np.mean(probs >= 0.5) >= 0.3  # a p-value, not a constant 0
@@ -111,17 +112,11 @@ def test_two_change_statistic_is_the_best_pair_of_splits():
 def test_pair_prob_is_calibrated_without_a_change_and_sees_a_bump():
     # one or two changes against none, min-p adjusted: at most about 1 - q of constant-rate stretches
     # reach prob q
-    rng = np.random.default_rng(6)
-    e = np.full(30, 7.0)
-    probs = []
-    for rate in (2.0, 200.0):
-        for _ in range(100):
-            c = rng.poisson(rate * e).astype(float)
-            probs.append(pair_prob(c, e, dispersion(c), 4))
-    probs = np.array(probs)
+    probs = _null_probs(lambda c, e: pair_prob(c, e, dispersion(c), 4), seed=6, blocks=30, reps=100)
     for q in (0.5, 0.8, 0.9, 0.95):
         assert np.mean(probs >= q) <= (1.0 - q) + 0.05
     assert np.mean(probs >= 0.5) >= 0.3
+    rng, e = np.random.default_rng(6), np.full(30, 7.0)
     bump = rng.poisson(np.where((np.arange(30) >= 12) & (np.arange(30) < 18), 40.0, 20.0) * e).astype(float)
     assert pair_prob(bump, e, dispersion(bump), 4) > 0.99
 
@@ -136,7 +131,8 @@ def test_a_change_is_no_surer_than_the_pairs_it_is_part_of():
     local = [change_prob(c[a:z], e[a:z], phi, 4, e_phi=e) for a, z in ((0, 40), (20, 60))]
     pair = pair_prob(c, e, phi, 4, e_phi=e)
     for (stat, prob), (local_stat, local_prob) in zip(stats, local, strict=True):
-        assert stat == local_stat and prob == min(local_prob, pair)
+        assert stat == pytest.approx(local_stat, rel=1e-12)
+        assert prob == pytest.approx(min(local_prob, pair), rel=1e-12)
     assert pair > 0.99 and all(prob > 0.99 for _, prob in stats)  # a real bump stays sure
     # one change: its own test
-    assert _change_stats(c, e, [20], phi, 4) == [change_prob(c, e, phi, 4, e_phi=e)]
+    assert _change_stats(c, e, [20], phi, 4) == [pytest.approx(change_prob(c, e, phi, 4, e_phi=e), rel=1e-12)]
