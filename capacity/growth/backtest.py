@@ -539,13 +539,12 @@ def _recent_prob(p: Prepared, state: FitState, judges: np.ndarray) -> float:
     """The probability of ``state``'s last change when it is too recent for the backtest to judge:
     fewer than two of the origins at times ``judges`` (days) lie a minimum-length stretch after it;
     else 0 (the backtest's weights already reflect it)."""
-    reg = state.seg.table
-    if not len(reg) or state.regime_model is None:
+    seg = state.seg
+    if not len(seg.changes) or state.regime_model is None:
         return 0.0
-    last = reg.iloc[-1]
-    after = last["date"] + pd.Timedelta(days=p.min_blocks * p.block * p._step())
+    after = seg.changes[-1] + pd.Timedelta(days=p.min_blocks * p.block * p._step())
     seen = (p.dates[0] + pd.to_timedelta(np.asarray(judges, dtype=float), unit="D")) >= after
-    return 0.0 if int(np.sum(seen)) >= 2 else float(last["prob"])
+    return 0.0 if int(np.sum(seen)) >= 2 else seg.last_prob
 
 
 def _mixed(
@@ -562,7 +561,7 @@ def _mixed(
     mixed = {m: (1.0 - prob) * v for m, v in w.items()}
     mixed[lead] = mixed.get(lead, 0.0) + prob
     mixed = _normalised(mixed)
-    date = state.seg.table.iloc[-1]["date"].date()
+    date = state.seg.changes[-1].date()
     share = f"weight {mixed[lead]:.3f} on the {lead} model, from the change's probability {prob:.3f}"
     if prob >= 0.5:
         why = f"the forecast follows the new regime ({share}; the backtest's weights have the rest)"

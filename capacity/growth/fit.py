@@ -541,6 +541,7 @@ def fit_growth(
         why = "; ".join(f"{m}: {reason}" for m, reason in full.failed.items())
         raise FitError(f"fit_growth: none of the models {names} could be fitted ({why})")
     level = float(level)
+    regimes = full.seg.table  # every change's test, before the backtest asks for the last one's
     bt = run_backtest(prep, full, names, cap, penalty, int(horizon_days), int(n_origins), level, seed)
     weights = pd.Series({m: float(bt.weights.get(m, 0.0)) for m in full.cands}, name="weight")
     weights.index.name = "model"
@@ -549,7 +550,7 @@ def fit_growth(
                           level=level, coverage_nested=bt.coverage_nested)
     return GrowthFit(
         history=series,
-        regimes=full.seg.table,
+        regimes=regimes,
         backtest=backtest,
         weights=weights,
         coverage=bt.coverage,

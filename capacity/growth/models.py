@@ -459,12 +459,30 @@ def llt_filter(zs: list[np.ndarray], frac: np.ndarray, qt: np.ndarray):
     with the irregular and level variances summing to 1. Returns, each of shape ``(len(zs), len(frac))``,
     the concentrated log-likelihood, the scale estimate (the variance sum) and the filtered slope at
     each series' last point.
+
+    When every series is the start of the longest (the backtest's origins), the filter runs once,
+    along the longest, and is read at each series' end: a filter only looks back.
     """
-    n_s, g = len(zs), len(frac)
     lens = np.array([len(z) for z in zs])
-    zmat = np.zeros((n_s, int(lens.max())))
-    for i, z in enumerate(zs):
-        zmat[i, : len(z)] = z
+    longest = zs[int(np.argmax(lens))]
+    if len(zs) > 1 and all(np.array_equal(z, longest[: len(z)]) for z in zs):
+        ssq, logf, a1 = _llt_pass(longest[None, :], np.array([len(longest)]), frac, qt, taps=lens)
+    else:
+        zmat = np.zeros((len(zs), int(lens.max())))
+        for i, z in enumerate(zs):
+            zmat[i, : len(z)] = z
+        ssq, logf, a1 = _llt_pass(zmat, lens, frac, qt)
+    n = np.maximum(lens - 2, 1)[:, None]
+    s2 = np.maximum(ssq / n, 1e-300)
+    return -0.5 * (n * np.log(s2) + logf), s2, a1
+
+
+def _llt_pass(zmat: np.ndarray, lens: np.ndarray, frac: np.ndarray, qt: np.ndarray,
+              taps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The filter over the rows of ``zmat`` (row ``i`` ends at ``lens[i]``): the sum of squared
+    standardised innovations, the sum of log innovation variances and the last slope, per row and
+    variance pair; with ``taps`` (one row), the same read after each tap's first ``taps[j]`` points."""
+    n_s, g = zmat.shape[0], len(frac)
     h = np.broadcast_to(frac, (n_s, g))
     ql = 1.0 - h
     qtt = np.broadcast_to(qt, (n_s, g))
@@ -475,8 +493,9 @@ def llt_filter(zs: list[np.ndarray], frac: np.ndarray, qt: np.ndarray):
     p00, p01, p11 = h.copy(), h.copy(), 2.0 * h + ql + qtt
     ssq = np.zeros((n_s, g))
     logf = np.zeros((n_s, g))
+    out = None if taps is None else [np.zeros((len(taps), g)) for _ in range(3)]
+    every = taps is not None or bool(np.all(lens == zmat.shape[1]))
     for t in range(2, zmat.shape[1]):
-        live = (t < lens)[:, None]
         b0 = a0 + a1
         n00 = p00 + 2.0 * p01 + p11 + ql
         n01 = p01 + p11
@@ -484,16 +503,26 @@ def llt_filter(zs: list[np.ndarray], frac: np.ndarray, qt: np.ndarray):
         f = np.maximum(n00 + h, 1e-12)
         v = zmat[:, t : t + 1] - b0
         k0, k1 = n00 / f, n01 / f
-        a0 = np.where(live, b0 + k0 * v, a0)
-        a1 = np.where(live, a1 + k1 * v, a1)
-        p00 = np.where(live, n00 - k0 * n00, p00)
-        p01 = np.where(live, n01 - k0 * n01, p01)
-        p11 = np.where(live, n11 - k1 * n01, p11)
-        ssq += np.where(live, v * v / f, 0.0)
-        logf += np.where(live, np.log(f), 0.0)
-    n = np.maximum(lens - 2, 1)[:, None]
-    s2 = np.maximum(ssq / n, 1e-300)
-    return -0.5 * (n * np.log(s2) + logf), s2, a1
+        if every:  # no row has ended: no masking
+            a0, a1 = b0 + k0 * v, a1 + k1 * v
+            p00, p01, p11 = n00 - k0 * n00, n01 - k0 * n01, n11 - k1 * n01
+            ssq += v * v / f
+            logf += np.log(f)
+        else:
+            live = (t < lens)[:, None]
+            a0 = np.where(live, b0 + k0 * v, a0)
+            a1 = np.where(live, a1 + k1 * v, a1)
+            p00 = np.where(live, n00 - k0 * n00, p00)
+            p01 = np.where(live, n01 - k0 * n01, p01)
+            p11 = np.where(live, n11 - k1 * n01, p11)
+            ssq += np.where(live, v * v / f, 0.0)
+            logf += np.where(live, np.log(f), 0.0)
+        if out is not None:
+            for j in np.flatnonzero(taps == t + 1):
+                out[0][j], out[1][j], out[2][j] = ssq[0], logf[0], a1[0]
+    if out is not None:
+        return out[0], out[1], out[2]
+    return ssq, logf, a1
 
 
 # --------------------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def _jumps(n: int, horizon: int, hazard: float, rng: np.random.Generator) -> np.
         rows = np.repeat(np.arange(n), k)
         cols = rng.integers(0, horizon, size=total)
         np.add.at(out, (rows, cols), rng.standard_normal(total))
-    return np.cumsum(out, axis=1)
+    return np.cumsum(out, axis=1, out=out)
 
 
 def simulate_paths(
@@ -127,20 +127,32 @@ def simulate_paths(
     """
     horizon = bases.shape[1]
     base = _combine(bases, weights)
-    sd = scale * unc.rate_log_sd
-    log_g = np.broadcast_to((sd * rng.standard_normal(n))[:, None], (n, horizon))
+    # the big (n, horizon) arrays are updated in place: this runs on every forecast
+    g = scale * unc.rate_log_sd * rng.standard_normal(n)
     if unc.hazard > 0 and unc.shock_sd > 0:
-        log_g = log_g + min(scale, 1.0) * unc.shock_sd * _jumps(n, horizon, unc.hazard, rng)
-    rate = base[None, :] * np.exp(np.clip(log_g, -_LOG_BOUND, _LOG_BOUND))
+        rate = _jumps(n, horizon, unc.hazard, rng)
+        rate *= min(scale, 1.0) * unc.shock_sd
+        rate += g[:, None]
+        np.clip(rate, -_LOG_BOUND, _LOG_BOUND, out=rate)
+        np.exp(rate, out=rate)
+        rate *= base[None, :]
+    else:
+        rate = base[None, :] * np.exp(np.clip(g, -_LOG_BOUND, _LOG_BOUND))[:, None]
     phi = max(unc.phi, 1e-9)
     if unc.monotone:
-        rate = np.maximum(rate, 0.0)
-        inc = rng.gamma(rate / phi, phi)
-        level = y_last + np.cumsum(inc, axis=1)
+        np.maximum(rate, 0.0, out=rate)
+        rate /= phi
+        level = rng.gamma(rate, phi)
+        np.cumsum(level, axis=1, out=level)
+        level += y_last
     else:
         sd = np.sqrt(np.maximum(phi * np.abs(rate), unc.noise_var))
-        inc = rate + sd * rng.standard_normal(rate.shape)
-        level = np.maximum(y_last + np.cumsum(inc, axis=1), 0.0)
+        level = rng.standard_normal(rate.shape)
+        level *= sd
+        level += rate
+        np.cumsum(level, axis=1, out=level)
+        level += y_last
+        np.maximum(level, 0.0, out=level)
     return level
 
 
@@ -159,7 +171,8 @@ class OriginDraws:
 
     ``base_w`` holds the combined mean new apps per week (shape (n_weeks,));
     ``checks`` the week numbers (1-based) of the checkpoints and ``actual`` the observed counts
-    there; the remaining arrays are the common random numbers.
+    there; the remaining arrays are the common random numbers, paths along the last axis
+    (``z`` (n,), ``jumps`` (n_weeks, n), ``walk`` (n_checks, n)).
     """
 
     base_w: np.ndarray
@@ -191,51 +204,80 @@ def origin_draws(
     walk = np.cumsum(rng.standard_normal((n, weeks)), axis=1) / np.sqrt(np.arange(1, weeks + 1))
     checks = np.asarray(checks, dtype=int)
     return OriginDraws(base, float(y_last), unc, checks, np.asarray(actual, dtype=float),
-                       z, jumps, walk[:, checks - 1])
-
-
-def _levels(d: OriginDraws, scale: float) -> np.ndarray:
-    """Simulated counts at the checkpoints for one scale, shape (n, n_checks)."""
-    u = d.unc
-    sd = scale * u.rate_log_sd
-    log_g = np.broadcast_to((sd * d.z)[:, None], (len(d.z), len(d.base_w)))
-    if u.hazard > 0 and u.shock_sd > 0:
-        log_g = log_g + min(scale, 1.0) * u.shock_sd * d.jumps
-    rate = d.base_w[None, :] * np.exp(np.clip(log_g, -_LOG_BOUND, _LOG_BOUND))
-    if u.monotone:
-        rate = np.maximum(rate, 0.0)
-    acc = np.cumsum(rate, axis=1)[:, d.checks - 1]
-    var = u.phi * np.abs(acc)
-    if not u.monotone:
-        var = np.maximum(var, u.noise_var * 7.0 * d.checks)
-    level = d.y_last + acc + np.sqrt(var) * d.walk
-    return np.maximum(level, d.y_last) if u.monotone else np.maximum(level, 0.0)
+                       z, np.ascontiguousarray(jumps.T), np.ascontiguousarray(walk[:, checks - 1].T))
 
 
 class CoverageGrid:
     """Coverage of every origin's checkpoints as a function of the calibration scale.
 
-    Hits are evaluated lazily, one (origin, scale) pair at a time, and cached: the searches below
-    touch only a handful of the grid's scales. A ``mask`` (origins x checkpoints, boolean) selects
-    the checkpoints a pooled coverage counts.
+    The origins' random numbers are stacked (origins x weeks x paths) and the hits at one scale are
+    evaluated for every origin at once, when a search first asks for that scale, and kept: the
+    searches below touch only a handful of the grid's scales. A ``mask`` (origins x checkpoints,
+    boolean) selects the checkpoints a pooled coverage counts.
     """
 
     def __init__(self, draws: list[OriginDraws], level: float, grid: np.ndarray = SCALE_GRID):
         self.draws, self.grid = draws, grid
         self.level = level
-        self._cache: dict[tuple[int, int], np.ndarray] = {}
+        self._hits: dict[int, np.ndarray] = {}
+        if not draws:
+            return
+        us = [d.unc for d in draws]
+        self._z = np.stack([d.z for d in draws])[:, None, :]
+        self._jumps = np.stack([d.jumps for d in draws])
+        self._walk = np.stack([d.walk for d in draws])
+        self._base = np.stack([d.base_w for d in draws])[:, :, None]
+        self._y = np.array([d.y_last for d in draws])[:, None, None]
+        self._actual = np.stack([d.actual for d in draws])
+        checks = draws[0].checks
+        self._upto = (np.arange(self._jumps.shape[1])[None, :] < checks[:, None]).astype(float)
+        col = lambda v: np.array(v, dtype=float)[:, None, None]  # noqa: E731
+        self._sd = col([u.rate_log_sd for u in us])
+        # no jump term where there are no future changes (adding 0 * jumps changes nothing)
+        self._shock = col([u.shock_sd if u.hazard > 0 and u.shock_sd > 0 else 0.0 for u in us])
+        self._phi = col([u.phi for u in us])
+        self._floor = col([u.noise_var * 7.0 for u in us]) * checks[None, :, None]
+        self._mono = np.array([u.monotone for u in us])[:, None, None]
+
+    def _levels(self, scale: float) -> np.ndarray:
+        """Simulated counts at the checkpoints of every origin for one scale, (origins, checks, paths)."""
+        # in place on the (origins, weeks, paths) array: the searches run this a dozen times a fit
+        rate = (min(scale, 1.0) * self._shock) * self._jumps
+        rate += (scale * self._sd) * self._z
+        np.clip(rate, -_LOG_BOUND, _LOG_BOUND, out=rate)
+        np.exp(rate, out=rate)
+        rate *= self._base
+        mono = self._mono
+        if mono.all():
+            np.maximum(rate, 0.0, out=rate)
+        elif mono.any():
+            rate = np.where(mono, np.maximum(rate, 0.0), rate)
+        acc = self._upto @ rate  # the weeks up to each checkpoint summed (a cumsum is ten times slower)
+        sd = np.abs(acc)
+        sd *= self._phi
+        if not mono.all():
+            sd = np.where(mono, sd, np.maximum(sd, self._floor))
+        np.sqrt(sd, out=sd)
+        sd *= self._walk
+        level = acc + self._y
+        level += sd
+        if mono.all():
+            return np.maximum(level, self._y, out=level)
+        return np.where(mono, np.maximum(level, self._y), np.maximum(level, 0.0))
+
+    def _all_hits(self, j: int) -> np.ndarray:
+        """Which checkpoints of every origin the central interval covers at ``grid[j]``."""
+        if j not in self._hits:
+            n = self._z.shape[-1]
+            k_lo = int(np.floor((1 - self.level) / 2 * (n - 1)))
+            k_hi = int(np.ceil((1 + self.level) / 2 * (n - 1)))
+            lv = np.partition(self._levels(float(self.grid[j])), [k_lo, k_hi], axis=2)
+            self._hits[j] = (self._actual >= lv[..., k_lo]) & (self._actual <= lv[..., k_hi])
+        return self._hits[j]
 
     def hits(self, i: int, j: int) -> np.ndarray:
         """Which of origin ``i``'s checkpoints the central interval covers at ``grid[j]``."""
-        key = (i, j)
-        if key not in self._cache:
-            d = self.draws[i]
-            lv = np.sort(_levels(d, float(self.grid[j])), axis=0)
-            n = lv.shape[0]
-            lo = lv[int(np.floor((1 - self.level) / 2 * (n - 1)))]
-            hi = lv[int(np.ceil((1 + self.level) / 2 * (n - 1)))]
-            self._cache[key] = (d.actual >= lo) & (d.actual <= hi)
-        return self._cache[key]
+        return self._all_hits(j)[i]
 
     def origin(self, i: int, j: int) -> float:
         """Share of origin ``i``'s checkpoints covered at ``grid[j]``."""
@@ -243,9 +285,7 @@ class CoverageGrid:
 
     def pooled(self, j: int, mask: np.ndarray) -> float:
         """Share of the checkpoints selected by ``mask`` covered at ``grid[j]``."""
-        rows = np.flatnonzero(mask.any(axis=1))
-        hit = sum(int(self.hits(i, j)[mask[i]].sum()) for i in rows)
-        return hit / max(int(mask.sum()), 1)
+        return int(np.count_nonzero(self._all_hits(j) & mask)) / max(int(mask.sum()), 1)
 
     def smallest(self, mask: np.ndarray) -> int:
         """Index of the smallest scale whose pooled coverage over ``mask`` reaches the level (binary

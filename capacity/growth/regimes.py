@@ -35,7 +35,8 @@ stretch between two changes is not drowned by the noise of a dispersion estimate
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -52,6 +53,8 @@ _NULL_REPS = 256
 _NULL_SEED = 14
 #: most split positions per stretch in the two-change statistic (its cost grows with their square)
 _PAIR_GRID = 36
+#: most blocks segmented with every segment's cost precomputed (memory grows with their square)
+_DENSE_MAX = 1500
 #: quantile of the replicates where the asymptotic tail takes over
 _TAIL_Q = 0.9
 
@@ -238,19 +241,24 @@ def pair_prob(
 
 
 def _change_stats(
-    c: np.ndarray, e: np.ndarray, cps: list[int], phi: float, min_len: int
+    c: np.ndarray, e: np.ndarray, cps: list[int], phi: float, min_len: int, which: range | None = None
 ) -> list[tuple[float, float]]:
-    """Each change's statistic and probability: its one-change test over the stretch between its
-    neighbours, capped by the two-change test of each pair it forms with a neighbour (over the
-    stretch between the pair's own neighbours): a change is no surer than the pairs it is part of."""
+    """Each change's statistic and probability (the changes ``which``, all by default): its one-change
+    test over the stretch between its neighbours, capped by the two-change test of each pair it forms
+    with a neighbour (over the stretch between the pair's own neighbours): a change is no surer than
+    the pairs it is part of."""
     edges = [0, *cps, len(c)]
-    stats = [change_prob(c[a:z], e[a:z], phi, min_len, e_phi=e)
-             for a, z in zip(edges[:-2], edges[2:], strict=True)]
-    pairs = [pair_prob(c[a:z], e[a:z], phi, min_len, e_phi=e)
-             for a, z in zip(edges[:-3], edges[3:], strict=True)]
+    pairs: dict[int, float] = {}  # pair j: changes j and j + 1, tested once for both
+
+    def pair(j: int) -> float:
+        if j not in pairs:
+            pairs[j] = pair_prob(c[edges[j]:edges[j + 3]], e[edges[j]:edges[j + 3]], phi, min_len, e_phi=e)
+        return pairs[j]
+
     out = []
-    for i, (stat, prob) in enumerate(stats):
-        caps = [pairs[j] for j in (i - 1, i) if 0 <= j < len(pairs)]
+    for i in range(len(cps)) if which is None else which:
+        stat, prob = change_prob(c[edges[i]:edges[i + 2]], e[edges[i]:edges[i + 2]], phi, min_len, e_phi=e)
+        caps = [pair(j) for j in (i - 1, i) if 0 <= j < len(cps) - 1]
         out.append((stat, min([prob, *caps])))
     return out
 
@@ -274,13 +282,48 @@ def _pearson_dispersion(c: np.ndarray, e: np.ndarray, cps: list[int], agg: int =
 
 
 def _pelt(c: np.ndarray, e: np.ndarray, pen: float, min_len: int) -> list[int]:
-    """Optimal partitioning with PELT pruning; returns the interior change indices (block starts)."""
+    """Optimal partitioning (exact): returns the interior change indices (block starts).
+
+    Up to :data:`_DENSE_MAX` blocks every segment's cost is computed at once and the recursion only
+    takes a minimum per block; longer series use PELT's pruning instead (the same optimum: pruning
+    drops only starts that can never win)."""
     n = len(c)
     cs = np.concatenate([[0.0], np.cumsum(c)])
     ce = np.concatenate([[0.0], np.cumsum(e)])
     best = np.full(n + 1, np.inf)
     best[0] = -pen
     last = np.zeros(n + 1, dtype=int)
+    if n <= _DENSE_MAX:
+        _dense_recursion(cs, ce, pen, min_len, best, last)
+    else:
+        _pruned_recursion(cs, ce, pen, min_len, best, last)
+    cps: list[int] = []
+    t = n
+    while t > 0:
+        t = int(last[t])
+        if t > 0:
+            cps.append(t)
+    return sorted(cps)
+
+
+def _dense_recursion(cs, ce, pen, min_len, best, last) -> None:
+    """``best[t] = min over s <= t - min_len of best[s] + cost(s, t) + pen``, with every cost
+    precomputed (row ``t`` of ``cost`` holds the segments ending at ``t``)."""
+    n = len(cs) - 1
+    s_idx, t_idx = np.triu_indices(n + 1, k=min_len)
+    cost = np.full((n + 1, n + 1), np.inf)
+    cost[t_idx, s_idx] = _seg_cost(cs[t_idx] - cs[s_idx], ce[t_idx] - ce[s_idx])
+    for t in range(min_len, n + 1):
+        total = best[: t - min_len + 1] + cost[t, : t - min_len + 1]
+        j = int(np.argmin(total))
+        best[t] = total[j] + pen
+        last[t] = j
+
+
+def _pruned_recursion(cs, ce, pen, min_len, best, last) -> None:
+    """The same recursion over the starts PELT has not pruned (those whose cost is within ``pen`` of
+    the best at some ``t`` can still win later; the others never can)."""
+    n = len(cs) - 1
     cand = np.array([0])
     for t in range(min_len, n + 1):
         eligible = (t - cand) >= min_len
@@ -295,13 +338,21 @@ def _pelt(c: np.ndarray, e: np.ndarray, pen: float, min_len: int) -> list[int]:
             cand = cand[keep]
         if np.isfinite(best[t]):
             cand = np.append(cand, t)
-    cps: list[int] = []
-    t = n
-    while t > 0:
-        t = int(last[t])
-        if t > 0:
-            cps.append(t)
-    return sorted(cps)
+
+
+@dataclass(frozen=True, eq=False)
+class _Changes:
+    """What the change table and the changes' tests need: the block counts ``c`` (additions) and
+    exposures ``e`` the tests run on, the change blocks ``cps``, and the refined bounds, date ranges
+    and rates of the table."""
+
+    dates: pd.DatetimeIndex
+    c: np.ndarray
+    e: np.ndarray
+    cps: list[int]
+    min_blocks: int
+    low: np.ndarray
+    high: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -317,8 +368,8 @@ class Segmentation:
         Net rate of each regime, apps/day.
     phi : float
         Quasi-Poisson dispersion (variance / mean of a block's count).
-    table : DataFrame
-        One row per change (see module docstring).
+    changes : DatetimeIndex
+        First day of each new regime (the ``date`` column of :attr:`table`).
     last_sum, last_exposure : float
         Net apps added in the last regime and its length in days.
     noise_var : float
@@ -328,17 +379,43 @@ class Segmentation:
         Rate of further changes, per day (changes seen plus one, over span plus two years).
     shock_sd : float
         Standard deviation of a change's log rate ratio (pooled with two pseudo-changes of 2x).
+
+    The changes' tests (simulated null replicates) are the costly part of a segmentation and a
+    backtest origin needs at most the last change's: :attr:`table` runs them all, on first use,
+    :attr:`last_prob` only the last change's.
     """
 
     bounds: np.ndarray
     rates: np.ndarray
     phi: float
-    table: pd.DataFrame
+    changes: pd.DatetimeIndex
     last_sum: float
     last_exposure: float
     noise_var: float
     hazard: float
     shock_sd: float
+    _tests: _Changes = field(repr=False)
+
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        """One row per change (see the module docstring)."""
+        t = self._tests
+        if not len(t.cps):
+            return _empty_table()
+        stats = _change_stats(t.c, t.e, t.cps, self.phi, t.min_blocks)
+        return _change_table(self.changes, t.dates, t.low, t.high, self.rates, stats)
+
+    @cached_property
+    def last_prob(self) -> float:
+        """``prob`` of the last change (0 without a change), its test alone unless :attr:`table`
+        already ran them all."""
+        t = self._tests
+        if not len(t.cps):
+            return 0.0
+        if "table" in self.__dict__:
+            return float(self.table["prob"].iloc[-1])
+        last = len(t.cps) - 1
+        return float(_change_stats(t.c, t.e, t.cps, self.phi, t.min_blocks, range(last, last + 1))[0][1])
 
 
 def _empty_table() -> pd.DataFrame:
@@ -416,19 +493,14 @@ def segment_rate(
     sums_pos = np.add.reduceat(pos_inc, bounds[:-1]) if len(inc) else np.zeros(1)
     expo = np.add.reduceat(dt, bounds[:-1]) if len(inc) else np.ones(1)
     rates = sums / expo
-    if len(starts):
-        stats = _change_stats(b.c_pos, b.e, cps, phi, min_blocks)
-        table = _change_table(dates, bounds, low, high, rates, stats)
-        lratio = _log_ratios(sums_pos, expo)
-    else:
-        table = _empty_table()
-        lratio = np.zeros(0)
+    lratio = _log_ratios(sums_pos, expo) if len(starts) else np.zeros(0)
     k = len(lratio)
+    day = pd.Timedelta(days=1)  # increment i is the growth from dates[i] to dates[i + 1]
     return Segmentation(
         bounds=bounds,
         rates=rates,
         phi=float(phi),
-        table=table,
+        changes=(dates[bounds[1:-1]] + day).as_unit("ns"),
         last_sum=float(sums[-1]),
         last_exposure=float(expo[-1]),
         noise_var=_last_noise(b, block, bounds[-2], rates[-1], phi),
@@ -436,6 +508,7 @@ def segment_rate(
         hazard=float((k + 1.0) / (float(t[-1] - t[0]) + 730.0)),
         # pooled with two pseudo-changes of 2x
         shock_sd=float(np.sqrt((np.sum(lratio**2) + 2.0 * np.log(2.0) ** 2) / (k + 2.0))),
+        _tests=_Changes(dates, b.c_pos, b.e, cps, min_blocks, low, high),
     )
 
 
@@ -486,7 +559,7 @@ def _refine_all(
     return np.asarray(bounds, dtype=int), low, high
 
 
-def _change_table(dates, bounds, low, high, rates, stats) -> pd.DataFrame:
+def _change_table(changes, dates, low, high, rates, stats) -> pd.DataFrame:
     """One row per change: date, rates, their ratio, the statistic, its probability, the date range."""
     lr = np.array([st for st, _ in stats], dtype=float)
     prob = np.array([pr for _, pr in stats], dtype=float)
@@ -494,12 +567,12 @@ def _change_table(dates, bounds, low, high, rates, stats) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(before > 0, after / np.where(before > 0, before, 1.0), np.nan)
     ratio = np.where((before <= 0) & (after > 0), np.inf, ratio)
-    # increment i is the growth from dates[i] to dates[i + 1]: a regime starting there starts
+    # increment i is the growth from dates[i] to dates[i + 1]: a range starting there starts
     # the day after dates[i]
     day = pd.Timedelta(days=1)
     return pd.DataFrame(
         {
-            "date": (dates[bounds[1:-1]] + day).as_unit("ns"),
+            "date": changes,
             "rate_before": before,
             "rate_after": after,
             "ratio": ratio,

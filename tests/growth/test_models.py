@@ -9,7 +9,15 @@ import pytest
 import capacity
 from capacity.errors import ArgumentError
 from capacity.growth.fit import fit_growth
-from capacity.growth.models import MODELS, GrowthModel, Linear, register_model, unregister_model
+from capacity.growth.models import (
+    _LT_GRID,
+    MODELS,
+    GrowthModel,
+    Linear,
+    llt_filter,
+    register_model,
+    unregister_model,
+)
 
 
 def test_helm_cap_within_ten_percent_of_the_real_saturation(helm_fit):
@@ -175,3 +183,17 @@ def test_a_cap_at_the_search_bound_is_said_unbounded_not_a_number():
         assert summary.loc[name, "cap"] == np.inf
         assert summary.loc[name, "note"].startswith("cap unbounded")
         assert not summary.loc[name, "cap_determined"]
+
+
+def test_one_filter_pass_serves_every_truncation_of_a_series():
+    rng = np.random.default_rng(5)
+    z = np.log1p(np.cumsum(rng.poisson(30.0, 120)).astype(float))
+    cuts = [z[:n] for n in (20, 57, 58, 120)]
+    together = llt_filter(cuts, *_LT_GRID)  # prefixes of one series: one pass, read at each end
+    for i, zi in enumerate(cuts):
+        alone = llt_filter([zi], *_LT_GRID)
+        for a, b in zip(together, alone, strict=True):
+            np.testing.assert_allclose(a[i], b[0], rtol=1e-12)
+    mixed = llt_filter([cuts[0], cuts[3][1:]], *_LT_GRID)  # not prefixes: the masked batch
+    for a, b in zip(mixed, llt_filter([cuts[3][1:]], *_LT_GRID), strict=True):
+        np.testing.assert_allclose(a[1], b[0], rtol=1e-12)

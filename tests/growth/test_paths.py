@@ -1,4 +1,4 @@
-"""Tests of capacity.growth.paths through GrowthFit.paths and GrowthFit.forecast."""
+"""Tests of capacity.growth.paths: GrowthFit.paths and GrowthFit.forecast, and the calibration grid."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from capacity.growth.fit import fit_growth
+from capacity.growth.paths import SCALE_GRID, CoverageGrid, Uncertainty, origin_draws
 
 
 def test_sample_paths_never_fall(sample_fit):
@@ -94,3 +95,46 @@ def test_seeded_poisson_growth_paths_never_fall(seed, rate, jump, days):
     assert (np.diff(p, axis=1) >= 0).all()
     fc = fit.forecast(120, level=0.8, n=200)
     assert (fc["lower"] <= fc["mean"]).all() and (fc["mean"] <= fc["upper"]).all()
+
+
+def _reference_hits(d, scale: float, level: float) -> np.ndarray:
+    """One origin's hits at one scale, written out path by path (the calibration's model, weekly)."""
+    u = d.unc
+    covered = []
+    for k, week in enumerate(d.checks):
+        lv = []
+        for i in range(len(d.z)):
+            log_g = scale * u.rate_log_sd * d.z[i] + min(scale, 1.0) * u.shock_sd * d.jumps[:week, i]
+            rate = d.base_w[:week] * np.exp(np.clip(log_g, -np.log(10.0), np.log(10.0)))
+            acc = np.sum(np.maximum(rate, 0.0) if u.monotone else rate)
+            var = u.phi * abs(acc) if u.monotone else max(u.phi * abs(acc), u.noise_var * 7.0 * week)
+            x = d.y_last + acc + np.sqrt(var) * d.walk[k, i]
+            lv.append(max(x, d.y_last) if u.monotone else max(x, 0.0))
+        lv = np.sort(lv)
+        n = len(lv)
+        lo, hi = lv[int(np.floor((1 - level) / 2 * (n - 1)))], lv[int(np.ceil((1 + level) / 2 * (n - 1)))]
+        covered.append(lo <= d.actual[k] <= hi)
+    return np.array(covered)
+
+
+def test_the_coverage_grid_evaluates_every_origin_as_one_would_by_hand():
+    rng = np.random.default_rng(11)
+    checks = np.array([4, 8, 12, 13])
+    draws = []
+    for monotone in (True, False, True):
+        unc = Uncertainty(rate_log_sd=0.2, hazard=0.01, shock_sd=0.4, phi=3.0, noise_var=50.0,
+                          monotone=monotone)
+        bases = rng.uniform(5.0, 15.0, (2, 13)) * 7.0
+        actual = 1000.0 + np.cumsum(rng.uniform(40.0, 120.0, 13))[checks - 1]
+        draws.append(origin_draws(bases, np.array([0.3, 0.7]), 1000.0, unc, checks, actual, 60, rng))
+    grid = CoverageGrid(draws, 0.8)
+    for j in (0, 20, 30, 45, len(SCALE_GRID) - 1):
+        for i, d in enumerate(draws):
+            np.testing.assert_array_equal(grid.hits(i, j), _reference_hits(d, float(SCALE_GRID[j]), 0.8))
+    every = np.stack([grid.hits(i, j) for j in range(len(SCALE_GRID)) for i in range(3)])
+    assert 0 < every.mean() < 1  # the scales span covering and missing
+    mask = np.ones((3, 4), dtype=bool)
+    mask[1, 2:] = False
+    j = 30
+    expected = sum(int(grid.hits(i, j)[mask[i]].sum()) for i in range(3)) / mask.sum()
+    assert grid.pooled(j, mask) == expected

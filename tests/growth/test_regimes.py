@@ -9,11 +9,14 @@ import pytest
 from capacity.growth.fit import fit_growth
 from capacity.growth.regimes import (
     _change_stats,
+    _dense_recursion,
+    _pruned_recursion,
     _seg_cost,
     _sup_deviance2,
     change_prob,
     dispersion,
     pair_prob,
+    segment_rate,
 )
 
 
@@ -136,3 +139,34 @@ def test_a_change_is_no_surer_than_the_pairs_it_is_part_of():
     assert pair > 0.99 and all(prob > 0.99 for _, prob in stats)  # a real bump stays sure
     # one change: its own test
     assert _change_stats(c, e, [20], phi, 4) == [pytest.approx(change_prob(c, e, phi, 4, e_phi=e), rel=1e-12)]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_dense_recursion_finds_the_pruned_optimum(seed):
+    rng = np.random.default_rng(seed)
+    n = 90
+    e = np.full(n, 7.0)
+    c = rng.poisson(np.repeat(rng.uniform(5.0, 40.0, 6), 15) * e).astype(float)
+    cs, ce = np.r_[0.0, np.cumsum(c)], np.r_[0.0, np.cumsum(e)]
+    pen = 2.0 * np.log(n)
+    out = []
+    for recursion in (_dense_recursion, _pruned_recursion):
+        best, last = np.full(n + 1, np.inf), np.zeros(n + 1, dtype=int)
+        best[0] = -pen
+        recursion(cs, ce, pen, 4, best, last)
+        out.append((best, last))
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+    np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-12)
+
+
+def test_the_last_change_alone_gets_the_tables_probability():
+    rng = np.random.default_rng(3)
+    rate = np.select([np.arange(700) < 250, np.arange(700) < 500], [20.0, 45.0], 25.0)
+    y = np.r_[0.0, np.cumsum(rng.poisson(rate))]
+    dates = pd.date_range("2024-01-01", periods=len(y), freq="D")
+    t = np.arange(len(y), dtype=float)
+    alone = segment_rate(dates, t, y, block=7)
+    both = segment_rate(dates, t, y, block=7)
+    assert len(both.table) == 2 and (both.table["date"] == both.changes).all()
+    assert alone.last_prob == pytest.approx(both.table["prob"].iloc[-1], rel=1e-12)
+    assert "table" not in alone.__dict__  # the other change was never tested
