@@ -16,7 +16,7 @@
 # `capacity.fit_growth` arrives at it:
 #
 # 1. the app count itself;
-# 2. the candidate growth shapes it fits (straight line, exponential, S-curves, a local trend and a
+# 2. the candidate growth shapes it fits (straight line, exponential, S-curves, two local trends and a
 #    piecewise trend);
 # 3. the changes in the rate of new apps it detects, and how soon a change becomes visible;
 # 4. the forecast it chooses, with a fan calibrated so that its 80% band really held 80% of the time

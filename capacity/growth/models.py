@@ -5,20 +5,22 @@ needs: its mean path of future counts, **anchored** at the last observed value (
 increments are added to the last count, so no forecast starts with a jump back onto a curve that
 missed the latest observation).
 
-==============  ==========================================================================
-name            shape
-==============  ==========================================================================
-``piecewise``   the rate of new apps is piecewise constant (see :mod:`capacity.growth.regimes`);
-                the future keeps the last regime's rate (its quasi-Poisson posterior mean)
-``linear``      ``y = a + b t`` (least squares on all data)
-``exponential`` ``log y = a + g t`` (least squares, weighted by ``y`` so recent, larger counts
-                dominate as their relative noise is smaller)
-``logistic``    ``dy/dt = r y (1 - y / K)``: the logistic curve, fitted to the rate of new apps
-                against the count (where the slowing that reveals ``K`` shows first);
-                ``K >= max(y)`` or fixed
-``gompertz``    ``dy/dt = r y log(K / y)``: the Gompertz curve, fitted the same way
-``local_trend`` local linear trend on ``log(1 + y)`` (statsmodels ``UnobservedComponents``)
-==============  ==========================================================================
+==================  ==================================================================================
+name                shape
+==================  ==================================================================================
+``piecewise``       the rate of new apps is piecewise constant (see :mod:`capacity.growth.regimes`);
+                    the future keeps the last regime's rate (its quasi-Poisson posterior mean)
+``linear``          ``y = a + b t`` (least squares on all data)
+``exponential``     ``log y = a + g t`` (least squares, weighted by ``y`` so recent, larger counts
+                    dominate as their relative noise is smaller)
+``logistic``        ``dy/dt = r y (1 - y / K)``: the logistic curve, fitted to the rate of new apps
+                    against the count (where the slowing that reveals ``K`` shows first);
+                    ``K >= max(y)`` or fixed
+``gompertz``        ``dy/dt = r y log(K / y)``: the Gompertz curve, fitted the same way
+``local_trend``     local linear trend on ``log(1 + y)`` (statsmodels ``UnobservedComponents``)
+``additive_trend``  local linear trend on ``y``: the model of additive-trend exponential smoothing,
+                    ETS(A,A,N); a straight line from the last count at the filtered slope
+==================  ==================================================================================
 
 A saturating fit whose best cap is the largest value seen is dropped: the unconstrained cap would
 lie below the count, i.e. the rate is not falling the way the curve requires.
@@ -418,7 +420,7 @@ class LocalTrend(GrowthModel):
         return self.fit_many([data])[0]
 
     def fit_many(self, datas: list[Observed]) -> list[Candidate | None]:
-        zs = [np.log1p(np.clip(np.asarray(d.y[-self.points :], dtype=float), 0.0, None)) for d in datas]
+        zs = [self.transform(np.asarray(d.y[-self.points :], dtype=float)) for d in datas]
         ok = [i for i, z in enumerate(zs) if len(z) >= 8]
         out: list[Candidate | None] = [None] * len(datas)
         if not ok:
@@ -435,14 +437,42 @@ class LocalTrend(GrowthModel):
                 sl = max(sl, 0.0)
             frac, qt = _LT_GRID[:, k]
             sc = float(s2[row, k])
-            p = {"sigma2_irregular": frac * sc, "sigma2_level": (1.0 - frac) * sc, "sigma2_trend": qt * sc,
-                 "slope_per_day": sl, "growth_per_year": float(np.expm1(min(sl * _YEAR, 700.0)))}
-            out[i] = self.candidate(d, p, (1.0 + d.y_last) * np.expm1(sl))
+            p = {"sigma2_irregular": frac * sc, "sigma2_level": (1.0 - frac) * sc, "sigma2_trend": qt * sc}
+            out[i] = self.slope_candidate(d, p, sl)
         return out
+
+    @staticmethod
+    def transform(y: np.ndarray) -> np.ndarray:
+        """The scale the trend is local on."""
+        return np.log1p(np.clip(y, 0.0, None))
+
+    def slope_candidate(self, d: Observed, params: dict[str, float], slope: float) -> Candidate:
+        """The candidate of a filtered slope (per day, on the :meth:`transform` scale)."""
+        params |= {"slope_per_day": slope, "growth_per_year": float(np.expm1(min(slope * _YEAR, 700.0)))}
+        return self.candidate(d, params, (1.0 + d.y_last) * np.expm1(slope))
 
     def level(self, c: Candidate, h: np.ndarray) -> np.ndarray:
         base = 1.0 + c.y_last
         return c.y_last + base * np.expm1(np.minimum(c.params["slope_per_day"] * h, 50.0))
+
+
+class AdditiveTrend(LocalTrend):
+    """Local linear trend on the count itself (the model of additive-trend exponential smoothing,
+    ETS(A,A,N)): the local level grows by a slope that itself drifts; the forecast extends the last
+    filtered slope in a straight line. Estimated as :class:`LocalTrend` is, on ``y`` instead of
+    ``log(1 + y)``."""
+
+    name = "additive_trend"
+
+    @staticmethod
+    def transform(y: np.ndarray) -> np.ndarray:
+        return y
+
+    def slope_candidate(self, d: Observed, params: dict[str, float], slope: float) -> Candidate:
+        return self.candidate(d, params | {"rate": slope}, slope)
+
+    def level(self, c: Candidate, h: np.ndarray) -> np.ndarray:
+        return c.y_last + c.params["rate"] * h
 
 
 #: the local trend's variance grid: irregular share of irregular + level variance, and trend variance
@@ -560,6 +590,7 @@ def unregister_model(name: str) -> GrowthModel:
     return MODELS.pop(name)
 
 
-for _model in (Piecewise(), Linear(), Exponential(), Logistic(), Gompertz(), LocalTrend()):
+for _model in (Piecewise(), Linear(), Exponential(), Logistic(), Gompertz(), LocalTrend(),
+               AdditiveTrend()):
     register_model(_model)
 del _model

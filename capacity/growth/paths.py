@@ -271,8 +271,12 @@ class CoverageGrid:
             n = self._z.shape[-1]
             k_lo = int(np.floor((1 - self.level) / 2 * (n - 1)))
             k_hi = int(np.ceil((1 + self.level) / 2 * (n - 1)))
-            lv = np.partition(self._levels(float(self.grid[j])), [k_lo, k_hi], axis=2)
-            self._hits[j] = (self._actual >= lv[..., k_lo]) & (self._actual <= lv[..., k_hi])
+            lv = self._levels(float(self.grid[j]))
+            actual = self._actual[..., None]
+            # actual >= the k_lo-th smallest level and <= the k_hi-th (0-based), by counting: no sort
+            at_most = np.count_nonzero(lv <= actual, axis=2)
+            below = np.count_nonzero(lv < actual, axis=2)
+            self._hits[j] = (at_most >= k_lo + 1) & (below <= k_hi)
         return self._hits[j]
 
     def hits(self, i: int, j: int) -> np.ndarray:

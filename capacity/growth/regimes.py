@@ -315,7 +315,7 @@ def _dense_recursion(cs, ce, pen, min_len, best, last) -> None:
     cost[t_idx, s_idx] = _seg_cost(cs[t_idx] - cs[s_idx], ce[t_idx] - ce[s_idx])
     for t in range(min_len, n + 1):
         total = best[: t - min_len + 1] + cost[t, : t - min_len + 1]
-        j = int(np.argmin(total))
+        j = int(total.argmin())
         best[t] = total[j] + pen
         last[t] = j
 

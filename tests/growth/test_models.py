@@ -80,7 +80,8 @@ def toy():
 
 
 def test_the_built_in_shapes_are_registered_in_order():
-    assert list(MODELS) == ["piecewise", "linear", "exponential", "logistic", "gompertz", "local_trend"]
+    assert list(MODELS) == ["piecewise", "linear", "exponential", "logistic", "gompertz", "local_trend",
+                            "additive_trend"]
     assert all(isinstance(m, GrowthModel) and m.name == name for name, m in MODELS.items())
     assert [m for m, model in MODELS.items() if model.saturating] == ["logistic", "gompertz"]
     assert capacity.growth.MODELS is MODELS
@@ -111,7 +112,7 @@ def test_an_unregistered_model_cannot_be_asked_for(sample_apps):
     model = register_model(Constant())
     assert unregister_model("toy") is model
     assert "toy" not in MODELS
-    with pytest.raises(ArgumentError, match=r"^fit_growth: models must be .*'local_trend' or None, "
+    with pytest.raises(ArgumentError, match=r"^fit_growth: models must be .*'additive_trend' or None, "
                                             r"not \['toy'\]"):
         fit_growth(sample_apps["apps"][:"2010-06-30"], models=["toy"])
 
@@ -129,7 +130,8 @@ def test_the_registry_refuses_bad_models():
         register_model(Nameless())
     with pytest.raises(ArgumentError, match=r"^unregister_model: name must be one of 'piecewise'"):
         unregister_model("quadratic")
-    assert list(MODELS) == ["piecewise", "linear", "exponential", "logistic", "gompertz", "local_trend"]
+    assert list(MODELS) == ["piecewise", "linear", "exponential", "logistic", "gompertz", "local_trend",
+                            "additive_trend"]
 
 
 def test_every_mean_path_starts_at_the_last_count_and_never_falls(sample_fit):
@@ -197,3 +199,18 @@ def test_one_filter_pass_serves_every_truncation_of_a_series():
     mixed = llt_filter([cuts[0], cuts[3][1:]], *_LT_GRID)  # not prefixes: the masked batch
     for a, b in zip(mixed, llt_filter([cuts[3][1:]], *_LT_GRID), strict=True):
         np.testing.assert_allclose(a[1], b[0], rtol=1e-12)
+
+
+def test_the_additive_trend_extends_the_recent_slope_in_a_straight_line():
+    rng = np.random.default_rng(8)
+    # 5 apps a day for a year, then 12: the local slope follows the recent rate, the global line lags
+    rate = np.where(np.arange(540) < 365, 5.0, 12.0)
+    apps = pd.Series(np.cumsum(rng.poisson(rate)).astype(float),
+                     index=pd.date_range("2024-01-01", periods=540, freq="D"))
+    fit = fit_growth(apps, models=["additive_trend", "linear"], n_origins=0)
+    trend = {c.name: c for c in fit.candidates}["additive_trend"]
+    assert trend.params["rate"] == pytest.approx(12.0, rel=0.15)
+    assert trend.rate_now == trend.params["rate"]
+    path = trend.mean_path(30)
+    np.testing.assert_allclose(np.diff(np.r_[trend.y_last, path]), trend.params["rate"], rtol=1e-12)
+    assert {c.name: c for c in fit.candidates}["linear"].params["rate"] < 9.0
