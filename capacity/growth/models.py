@@ -490,69 +490,77 @@ def llt_filter(zs: list[np.ndarray], frac: np.ndarray, qt: np.ndarray):
     the concentrated log-likelihood, the scale estimate (the variance sum) and the filtered slope at
     each series' last point.
 
-    When every series is the start of the longest (the backtest's origins), the filter runs once,
-    along the longest, and is read at each series' end: a filter only looks back.
+    The filter's variances and gains do not depend on the data (the start is exact, from the first two
+    points), so they are computed once per grid and length (:func:`_llt_gains`) and only the states
+    run per series. When every series is the start of the longest (the backtest's origins), the
+    states run once, along the longest, and are read at each series' end: a filter only looks back.
     """
     lens = np.array([len(z) for z in zs])
     longest = zs[int(np.argmax(lens))]
     if len(zs) > 1 and all(np.array_equal(z, longest[: len(z)]) for z in zs):
-        ssq, logf, a1 = _llt_pass(longest[None, :], np.array([len(longest)]), frac, qt, taps=lens)
+        zmat, rows = longest[None, :], np.zeros(len(zs), dtype=int)
     else:
-        zmat = np.zeros((len(zs), int(lens.max())))
+        zmat, rows = np.zeros((len(zs), int(lens.max()))), np.arange(len(zs))
         for i, z in enumerate(zs):
             zmat[i, : len(z)] = z
-        ssq, logf, a1 = _llt_pass(zmat, lens, frac, qt)
+    f, k0, k1, cum_logf = _llt_gains(zmat.shape[1], frac, qt)
+    ssq, a1 = _llt_states(zmat, f, k0, k1, rows, lens)
     n = np.maximum(lens - 2, 1)[:, None]
     s2 = np.maximum(ssq / n, 1e-300)
-    return -0.5 * (n * np.log(s2) + logf), s2, a1
+    return -0.5 * (n * np.log(s2) + cum_logf[lens - 1]), s2, a1
 
 
-def _llt_pass(zmat: np.ndarray, lens: np.ndarray, frac: np.ndarray, qt: np.ndarray,
-              taps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The filter over the rows of ``zmat`` (row ``i`` ends at ``lens[i]``): the sum of squared
-    standardised innovations, the sum of log innovation variances and the last slope, per row and
-    variance pair; with ``taps`` (one row), the same read after each tap's first ``taps[j]`` points."""
-    n_s, g = zmat.shape[0], len(frac)
-    h = np.broadcast_to(frac, (n_s, g))
-    ql = 1.0 - h
-    qtt = np.broadcast_to(qt, (n_s, g))
-    a0 = np.repeat(zmat[:, 1:2], g, axis=1)
-    a1 = np.repeat(zmat[:, 1:2] - zmat[:, 0:1], g, axis=1)
+#: the filter's data-free part per grid, for the longest series seen so far (see :func:`_llt_gains`)
+_GAINS: dict[bytes, tuple[np.ndarray, ...]] = {}
+
+
+def _llt_gains(n: int, frac: np.ndarray, qt: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Innovation variances ``f``, gains ``k0``/``k1`` of level and slope, and the running sum of
+    ``log f``, each (steps, variance pairs) for steps ``0..n-1`` (the first two rows unused: the
+    filter starts at the third point); cached per grid, grown as longer series come."""
+    key = frac.tobytes() + qt.tobytes()
+    if key in _GAINS and len(_GAINS[key][0]) >= n:
+        return _GAINS[key]
+    g = len(frac)
+    h, ql = frac, 1.0 - frac
     # (level, slope) given the first two points exactly: level error = the irregular of z1, slope
     # error = the difference of two irregulars plus the level and trend shocks
-    p00, p01, p11 = h.copy(), h.copy(), 2.0 * h + ql + qtt
-    ssq = np.zeros((n_s, g))
-    logf = np.zeros((n_s, g))
-    out = None if taps is None else [np.zeros((len(taps), g)) for _ in range(3)]
-    every = taps is not None or bool(np.all(lens == zmat.shape[1]))
-    for t in range(2, zmat.shape[1]):
-        b0 = a0 + a1
+    p00, p01, p11 = h.copy(), h.copy(), 2.0 * h + ql + qt
+    f, k0, k1 = (np.ones((n, g)), np.zeros((n, g)), np.zeros((n, g)))
+    logf = np.zeros((n, g))
+    for t in range(2, n):
         n00 = p00 + 2.0 * p01 + p11 + ql
         n01 = p01 + p11
-        n11 = p11 + qtt
-        f = np.maximum(n00 + h, 1e-12)
+        n11 = p11 + qt
+        f[t] = np.maximum(n00 + h, 1e-12)
+        k0[t], k1[t] = n00 / f[t], n01 / f[t]
+        p00, p01, p11 = n00 - k0[t] * n00, n01 - k0[t] * n01, n11 - k1[t] * n01
+        logf[t] = np.log(f[t])
+    _GAINS[key] = (f, k0, k1, np.cumsum(logf, axis=0))
+    return _GAINS[key]
+
+
+def _llt_states(zmat: np.ndarray, f: np.ndarray, k0: np.ndarray, k1: np.ndarray, rows: np.ndarray,
+                lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The states along each row of ``zmat``: the sum of squared standardised innovations and the
+    filtered slope read after the first ``lens[j]`` points of row ``rows[j]``, one output row per j."""
+    g = f.shape[1]
+    a0 = np.repeat(zmat[:, 1:2], g, axis=1)
+    a1 = np.repeat(zmat[:, 1:2] - zmat[:, 0:1], g, axis=1)
+    ssq = np.zeros_like(a0)
+    out_ssq, out_a1 = np.zeros((len(rows), g)), np.zeros((len(rows), g))
+    ends: dict[int, list[int]] = {}
+    for j, n in enumerate(lens):
+        ends.setdefault(int(n) - 1, []).append(j)
+    for t in range(2, zmat.shape[1]):
+        b0 = a0 + a1
         v = zmat[:, t : t + 1] - b0
-        k0, k1 = n00 / f, n01 / f
-        if every:  # no row has ended: no masking
-            a0, a1 = b0 + k0 * v, a1 + k1 * v
-            p00, p01, p11 = n00 - k0 * n00, n01 - k0 * n01, n11 - k1 * n01
-            ssq += v * v / f
-            logf += np.log(f)
-        else:
-            live = (t < lens)[:, None]
-            a0 = np.where(live, b0 + k0 * v, a0)
-            a1 = np.where(live, a1 + k1 * v, a1)
-            p00 = np.where(live, n00 - k0 * n00, p00)
-            p01 = np.where(live, n01 - k0 * n01, p01)
-            p11 = np.where(live, n11 - k1 * n01, p11)
-            ssq += np.where(live, v * v / f, 0.0)
-            logf += np.where(live, np.log(f), 0.0)
-        if out is not None:
-            for j in np.flatnonzero(taps == t + 1):
-                out[0][j], out[1][j], out[2][j] = ssq[0], logf[0], a1[0]
-    if out is not None:
-        return out[0], out[1], out[2]
-    return ssq, logf, a1
+        a0 = b0 + k0[t] * v
+        a1 = a1 + k1[t] * v
+        ssq += v * v / f[t]
+        for j in ends.get(t, ()):
+            out_ssq[j], out_a1[j] = ssq[rows[j]], a1[rows[j]]
+    return out_ssq, out_a1
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import capacity
 from capacity.errors import ArgumentError
 from capacity.growth.fit import fit_growth
 from capacity.growth.models import (
+    _GAINS,
     _LT_GRID,
     MODELS,
     GrowthModel,
@@ -196,7 +197,14 @@ def test_one_filter_pass_serves_every_truncation_of_a_series():
         alone = llt_filter([zi], *_LT_GRID)
         for a, b in zip(together, alone, strict=True):
             np.testing.assert_allclose(a[i], b[0], rtol=1e-12)
-    mixed = llt_filter([cuts[0], cuts[3][1:]], *_LT_GRID)  # not prefixes: the masked batch
+    # the data-free part is cached per length: a longer series grows it, a fresh cache agrees
+    _GAINS.clear()
+    short, long = llt_filter([cuts[0]], *_LT_GRID), llt_filter([cuts[3]], *_LT_GRID)
+    _GAINS.clear()
+    for a, b in zip(llt_filter([cuts[3]], *_LT_GRID) + llt_filter([cuts[0]], *_LT_GRID), long + short,
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    mixed = llt_filter([cuts[0], cuts[3][1:]], *_LT_GRID)  # not prefixes: one pass per series
     for a, b in zip(mixed, llt_filter([cuts[3][1:]], *_LT_GRID), strict=True):
         np.testing.assert_allclose(a[1], b[0], rtol=1e-12)
 
