@@ -448,8 +448,9 @@ class LocalTrend(GrowthModel):
 
     def slope_candidate(self, d: Observed, params: dict[str, float], slope: float) -> Candidate:
         """The candidate of a filtered slope (per day, on the :meth:`transform` scale)."""
-        params |= {"slope_per_day": slope, "growth_per_year": float(np.expm1(min(slope * _YEAR, 700.0)))}
-        return self.candidate(d, params, (1.0 + d.y_last) * np.expm1(slope))
+        grown = float(np.expm1(min(slope * _YEAR, 700.0)))
+        return self.candidate(d, params | {"slope_per_day": slope, "growth_per_year": grown},
+                              (1.0 + d.y_last) * np.expm1(slope))
 
     def level(self, c: Candidate, h: np.ndarray) -> np.ndarray:
         base = 1.0 + c.y_last
@@ -460,7 +461,7 @@ class AdditiveTrend(LocalTrend):
     """Local linear trend on the count itself (the model of additive-trend exponential smoothing,
     ETS(A,A,N)): the local level grows by a slope that itself drifts; the forecast extends the last
     filtered slope in a straight line. Estimated as :class:`LocalTrend` is, on ``y`` instead of
-    ``log(1 + y)``."""
+    ``log(1 + y)``: its ``sigma2_*`` parameters are in apps^2 per point, ``rate`` in apps/day."""
 
     name = "additive_trend"
 
@@ -485,15 +486,16 @@ _LT_GRID = np.array([(f, q) for f in _LT_FRAC for q in _LT_QT]).T  # (2, n_grid)
 def llt_filter(zs: list[np.ndarray], frac: np.ndarray, qt: np.ndarray):
     """Kalman filter of the local linear trend for several series and every variance pair at once.
 
-    ``zs`` are the series (lengths >= 3, may differ); ``frac``/``qt`` the grid (see :class:`LocalTrend`),
+    ``zs`` are the series (lengths >= 2, may differ); ``frac``/``qt`` the grid (see :class:`LocalTrend`),
     with the irregular and level variances summing to 1. Returns, each of shape ``(len(zs), len(frac))``,
     the concentrated log-likelihood, the scale estimate (the variance sum) and the filtered slope at
     each series' last point.
 
     The filter's variances and gains do not depend on the data (the start is exact, from the first two
     points), so they are computed once per grid and length (:func:`_llt_gains`) and only the states
-    run per series. When every series is the start of the longest (the backtest's origins), the
-    states run once, along the longest, and are read at each series' end: a filter only looks back.
+    run per series. When every series is the start of the longest (the backtest's origins, while the
+    history is within the model's window of :attr:`LocalTrend.points`), the states run once, along
+    the longest, and are read at each series' end: a filter only looks back.
     """
     lens = np.array([len(z) for z in zs])
     longest = zs[int(np.argmax(lens))]
@@ -519,8 +521,9 @@ def _llt_gains(n: int, frac: np.ndarray, qt: np.ndarray) -> tuple[np.ndarray, ..
     ``log f``, each (steps, variance pairs) for steps ``0..n-1`` (the first two rows unused: the
     filter starts at the third point); cached per grid, grown as longer series come."""
     key = frac.tobytes() + qt.tobytes()
-    if key in _GAINS and len(_GAINS[key][0]) >= n:
-        return _GAINS[key]
+    cached = _GAINS.get(key)
+    if cached is not None and len(cached[0]) >= n:
+        return cached
     g = len(frac)
     h, ql = frac, 1.0 - frac
     # (level, slope) given the first two points exactly: level error = the irregular of z1, slope
@@ -536,8 +539,13 @@ def _llt_gains(n: int, frac: np.ndarray, qt: np.ndarray) -> tuple[np.ndarray, ..
         k0[t], k1[t] = n00 / f[t], n01 / f[t]
         p00, p01, p11 = n00 - k0[t] * n00, n01 - k0[t] * n01, n11 - k1[t] * n01
         logf[t] = np.log(f[t])
-    _GAINS[key] = (f, k0, k1, np.cumsum(logf, axis=0))
-    return _GAINS[key]
+    gains = (f, k0, k1, np.cumsum(logf, axis=0))
+    for a in gains:
+        a.setflags(write=False)  # shared by every fit
+    # another thread may have stored a longer one meanwhile: keep the longest
+    if len(_GAINS.get(key, ((),))[0]) < n:
+        _GAINS[key] = gains
+    return gains
 
 
 def _llt_states(zmat: np.ndarray, f: np.ndarray, k0: np.ndarray, k1: np.ndarray, rows: np.ndarray,
@@ -551,7 +559,9 @@ def _llt_states(zmat: np.ndarray, f: np.ndarray, k0: np.ndarray, k1: np.ndarray,
     out_ssq, out_a1 = np.zeros((len(rows), g)), np.zeros((len(rows), g))
     ends: dict[int, list[int]] = {}
     for j, n in enumerate(lens):
-        ends.setdefault(int(n) - 1, []).append(j)
+        ends.setdefault(max(int(n) - 1, 1), []).append(j)
+    for j in ends.get(1, ()):  # two points: the exact start
+        out_ssq[j], out_a1[j] = ssq[rows[j]], a1[rows[j]]
     for t in range(2, zmat.shape[1]):
         b0 = a0 + a1
         v = zmat[:, t : t + 1] - b0

@@ -213,7 +213,8 @@ class CoverageGrid:
     The origins' random numbers are stacked (origins x weeks x paths) and the hits at one scale are
     evaluated for every origin at once, when a search first asks for that scale, and kept: the
     searches below touch only a handful of the grid's scales. A ``mask`` (origins x checkpoints,
-    boolean) selects the checkpoints a pooled coverage counts.
+    boolean) selects the checkpoints a pooled coverage counts. Every origin has the same weeks,
+    checkpoints and number of paths (the backtest's schedule).
     """
 
     def __init__(self, draws: list[OriginDraws], level: float, grid: np.ndarray = SCALE_GRID):
@@ -222,6 +223,10 @@ class CoverageGrid:
         self._hits: dict[int, np.ndarray] = {}
         if not draws:
             return
+        first = draws[0]
+        same = (np.array_equal(d.checks, first.checks) and d.jumps.shape == first.jumps.shape for d in draws)
+        if not all(same):
+            raise ValueError("CoverageGrid: every origin needs the same weeks, checkpoints and paths")
         us = [d.unc for d in draws]
         self._z = np.stack([d.z for d in draws])[:, None, :]
         self._jumps = np.stack([d.jumps for d in draws])

@@ -2,10 +2,11 @@
 
 Helper module of :mod:`capacity.growth` (not public on its own). The rate of new apps (first
 differences of the live count, summed over weekly blocks for daily data) is modelled as piecewise
-constant. Change points are placed by optimal partitioning with pruning (PELT) under a
-quasi-Poisson cost, so the noise may be over-dispersed and grows with the rate, and a BIC-type
-penalty of ``penalty * log(n_blocks)`` per change. Nothing stops a change from sitting in the last
-few weeks: the only constraint is a minimum regime length (four blocks, 28 days for daily data).
+constant. Change points are placed by exact optimal partitioning (with PELT's pruning on long
+series) under a quasi-Poisson cost, so the noise may be over-dispersed and grows with the rate,
+and a BIC-type penalty of ``penalty * log(n_blocks)`` per change. Nothing stops a change from
+sitting in the last few weeks: the only constraint is a minimum regime length (four blocks, 28 days
+for daily data).
 For daily data each change is then refined to the day.
 
 Confidence of a change
@@ -36,7 +37,6 @@ stretch between two changes is not drowned by the noise of a dispersion estimate
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -281,12 +281,12 @@ def _pearson_dispersion(c: np.ndarray, e: np.ndarray, cps: list[int], agg: int =
     return num / dof if dof > 0 else 0.0
 
 
-def _pelt(c: np.ndarray, e: np.ndarray, pen: float, min_len: int) -> list[int]:
+def _optimal_partition(c: np.ndarray, e: np.ndarray, pen: float, min_len: int) -> list[int]:
     """Optimal partitioning (exact): returns the interior change indices (block starts).
 
     Up to :data:`_DENSE_MAX` blocks every segment's cost is computed at once and the recursion only
-    takes a minimum per block; longer series use PELT's pruning instead (the same optimum: pruning
-    drops only starts that can never win)."""
+    takes a minimum per block; longer series prune the starts that can no longer win instead (PELT,
+    with the pruning delayed by the minimum length so that the optimum stays the same)."""
     n = len(c)
     cs = np.concatenate([[0.0], np.cumsum(c)])
     ce = np.concatenate([[0.0], np.cumsum(e)])
@@ -321,11 +321,15 @@ def _dense_recursion(cs, ce, pen, min_len, best, last) -> None:
 
 
 def _pruned_recursion(cs, ce, pen, min_len, best, last) -> None:
-    """The same recursion over the starts PELT has not pruned (those whose cost is within ``pen`` of
-    the best at some ``t`` can still win later; the others never can)."""
+    """The same recursion with PELT's pruning, made exact for a minimum length: a start that loses by
+    more than ``pen`` at ``t`` can never win once a segment may start at ``t`` (from ``t + min_len``
+    on: the costs are superadditive), but it may still win before, so it is dropped only then."""
     n = len(cs) - 1
     cand = np.array([0])
+    dropped: dict[int, np.ndarray] = {}
     for t in range(min_len, n + 1):
+        if t in dropped:
+            cand = np.setdiff1d(cand, dropped.pop(t), assume_unique=True)
         eligible = (t - cand) >= min_len
         starts = cand[eligible]
         if len(starts):
@@ -333,18 +337,19 @@ def _pruned_recursion(cs, ce, pen, min_len, best, last) -> None:
             j = int(np.argmin(cost))
             best[t] = cost[j] + pen
             last[t] = starts[j]
-            keep = ~eligible
-            keep[eligible] = cost <= best[t]
-            cand = cand[keep]
+            losing = starts[cost > best[t]]
+            if len(losing):
+                dropped[t + min_len] = losing
         if np.isfinite(best[t]):
             cand = np.append(cand, t)
 
 
 @dataclass(frozen=True, eq=False)
 class _Changes:
-    """What the change table and the changes' tests need: the block counts ``c`` (additions) and
-    exposures ``e`` the tests run on, the change blocks ``cps``, and the refined bounds, date ranges
-    and rates of the table."""
+    """What the change table and the changes' tests need besides the segmentation's own fields: the
+    observation dates, the block counts ``c`` (additions) and exposures ``e`` the tests run on, the
+    change blocks ``cps``, the shortest regime (blocks) and each change's date range (increment
+    indices ``low``..``high``)."""
 
     dates: pd.DatetimeIndex
     c: np.ndarray
@@ -396,26 +401,35 @@ class Segmentation:
     shock_sd: float
     _tests: _Changes = field(repr=False)
 
-    @cached_property
+    @property
     def table(self) -> pd.DataFrame:
         """One row per change (see the module docstring)."""
-        t = self._tests
-        if not len(t.cps):
-            return _empty_table()
-        stats = _change_stats(t.c, t.e, t.cps, self.phi, t.min_blocks)
-        return _change_table(self.changes, t.dates, t.low, t.high, self.rates, stats)
+        # cached by hand in the instance (frozen): functools.cached_property locks across instances
+        # before Python 3.12, which would queue the tests of fits running in threads
+        if "_table" not in self.__dict__:
+            t = self._tests
+            if not len(t.cps):
+                table = _empty_table()
+            else:
+                stats = _change_stats(t.c, t.e, t.cps, self.phi, t.min_blocks)
+                table = _change_table(self.changes, t.dates, t.low, t.high, self.rates, stats)
+            self.__dict__["_table"] = table
+        return self.__dict__["_table"]
 
-    @cached_property
+    @property
     def last_prob(self) -> float:
         """``prob`` of the last change (0 without a change), its test alone unless :attr:`table`
         already ran them all."""
         t = self._tests
         if not len(t.cps):
             return 0.0
-        if "table" in self.__dict__:
+        if "_table" in self.__dict__:
             return float(self.table["prob"].iloc[-1])
-        last = len(t.cps) - 1
-        return float(_change_stats(t.c, t.e, t.cps, self.phi, t.min_blocks, range(last, last + 1))[0][1])
+        if "_last_prob" not in self.__dict__:
+            last = len(t.cps) - 1
+            stats = _change_stats(t.c, t.e, t.cps, self.phi, t.min_blocks, range(last, last + 1))
+            self.__dict__["_last_prob"] = float(stats[0][1])
+        return self.__dict__["_last_prob"]
 
 
 def _empty_table() -> pd.DataFrame:
@@ -530,15 +544,16 @@ def _blocks(t: np.ndarray, y: np.ndarray, pos_inc: np.ndarray, block: int) -> _B
 
 
 def _changes(c_pos: np.ndarray, e: np.ndarray, penalty: float, min_blocks: int) -> tuple[float, list[int]]:
-    """The dispersion and the change blocks: PELT on the dispersion-scaled counts, rerun when the
-    regimes' Pearson dispersion reveals slow bursts the consecutive-pair estimate missed."""
+    """The dispersion and the change blocks: optimal partitioning of the dispersion-scaled counts,
+    rerun when the regimes' Pearson dispersion reveals slow bursts the consecutive-pair estimate
+    missed."""
     pen = penalty * np.log(max(len(c_pos), 2))
     phi = dispersion(c_pos)
-    cps = _pelt(c_pos / phi, e, pen, min_blocks)
+    cps = _optimal_partition(c_pos / phi, e, pen, min_blocks)
     phi_lr = _pearson_dispersion(c_pos, e, cps)
     if phi_lr > phi:
         phi = phi_lr
-        cps = _pelt(c_pos / phi, e, pen, min_blocks)
+        cps = _optimal_partition(c_pos / phi, e, pen, min_blocks)
     return phi, cps
 
 

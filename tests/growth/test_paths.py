@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -117,24 +118,27 @@ def _reference_hits(d, scale: float, level: float) -> np.ndarray:
     return np.array(covered)
 
 
-def test_the_coverage_grid_evaluates_every_origin_as_one_would_by_hand():
+@pytest.mark.parametrize("monotone, hazard", [((True, False, True), 0.01), ((True, True), 0.01),
+                                              ((False, False), 0.01), ((True, False), 0.0)])
+def test_the_coverage_grid_evaluates_every_origin_as_one_would_by_hand(monotone, hazard):
     rng = np.random.default_rng(11)
     checks = np.array([4, 8, 12, 13])
     draws = []
-    for monotone in (True, False, True):
-        unc = Uncertainty(rate_log_sd=0.2, hazard=0.01, shock_sd=0.4, phi=3.0, noise_var=50.0,
-                          monotone=monotone)
+    for mono in monotone:
+        unc = Uncertainty(rate_log_sd=0.2, hazard=hazard, shock_sd=0.4, phi=3.0, noise_var=50.0,
+                          monotone=mono)
         bases = rng.uniform(5.0, 15.0, (2, 13)) * 7.0
         actual = 1000.0 + np.cumsum(rng.uniform(40.0, 120.0, 13))[checks - 1]
         draws.append(origin_draws(bases, np.array([0.3, 0.7]), 1000.0, unc, checks, actual, 60, rng))
     grid = CoverageGrid(draws, 0.8)
+    n = len(draws)
     for j in (0, 20, 30, 45, len(SCALE_GRID) - 1):
         for i, d in enumerate(draws):
             np.testing.assert_array_equal(grid.hits(i, j), _reference_hits(d, float(SCALE_GRID[j]), 0.8))
-    every = np.stack([grid.hits(i, j) for j in range(len(SCALE_GRID)) for i in range(3)])
+    every = np.stack([grid.hits(i, j) for j in range(len(SCALE_GRID)) for i in range(n)])
     assert 0 < every.mean() < 1  # the scales span covering and missing
-    mask = np.ones((3, 4), dtype=bool)
+    mask = np.ones((n, 4), dtype=bool)
     mask[1, 2:] = False
     j = 30
-    expected = sum(int(grid.hits(i, j)[mask[i]].sum()) for i in range(3)) / mask.sum()
+    expected = sum(int(grid.hits(i, j)[mask[i]].sum()) for i in range(n)) / mask.sum()
     assert grid.pooled(j, mask) == expected
