@@ -28,8 +28,9 @@ neighbour, over the stretch the two lie in: one or two changes there against non
 adjustment for looking for either (:func:`pair_prob`). So on a series whose rate never changed, a
 change reported with ``prob >= q`` appears in at most about ``1 - q`` of series (``bench/regimes.py``
 measures it). The replicates' dispersion is
-estimated as the series' own was, on as many blocks (the whole series), so the statistic of a short
-stretch between two changes is not drowned by the noise of a dispersion estimated from a few blocks.
+estimated as the series' own was, on as many blocks (the whole series, drawn once at its mean rate
+and shared by the tests of its stretches), so the statistic of a short stretch between two changes is
+not drowned by the noise of a dispersion estimated from a few blocks.
 ``date_low``/``date_high`` bound the dates whose profile statistic lies within 2.71 of the best one
 (an approximate 90 % interval for the date).
 """
@@ -141,19 +142,21 @@ def _sup_lr_tail(x: float, rho: np.ndarray, q: float, p_q: float) -> float:
 
 
 def change_prob(
-    c: np.ndarray, e: np.ndarray, phi: float, min_len: int, e_phi: np.ndarray | None = None
+    c: np.ndarray, e: np.ndarray, phi: float, min_len: int, e_phi: np.ndarray | None = None,
+    phis: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """The statistic of a change in the block counts ``c`` (exposures ``e``) and ``1 -`` its p-value
     under a constant rate (see the module docstring). ``phi`` was estimated on blocks of exposures
     ``e_phi`` (the whole series; ``e`` by default): the replicates' dispersion noise is that of an
-    estimate from as many blocks."""
+    estimate from as many blocks. ``phis``, when ``c`` is a stretch of that series, are those
+    replicates' dispersions drawn once for all of its tests (:func:`_null_dispersions`)."""
     c = np.clip(np.asarray(c, dtype=float), 0.0, None)
     e = np.asarray(e, dtype=float)
     stat = float(_sup_deviance(c, e, min_len)) / phi
     mu = c.sum() / e.sum() if e.sum() > 0 else 0.0
     if mu <= 0 or len(c) < 2 * min_len:
         return stat, 0.0
-    sim, phis = _null_counts(mu, e, phi, e_phi)
+    sim, phis = _null_counts(mu, e, phi, e_phi, phis)
     null = _sup_deviance(sim, e, min_len) / phis
     q = float(np.quantile(null, _TAIL_Q))
     p = (1.0 + float(np.sum(null >= stat))) / (_NULL_REPS + 1.0)
@@ -164,15 +167,18 @@ def change_prob(
 
 
 def _null_counts(
-    mu: float, e: np.ndarray, phi: float, e_phi: np.ndarray | None
+    mu: float, e: np.ndarray, phi: float, e_phi: np.ndarray | None, phis: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Replicates of block counts under a constant rate ``mu`` (quasi-Poisson: mean ``mu*e``, variance
     ``phi*mu*e``) and each replicate's dispersion, estimated on blocks of exposures ``e_phi`` (``e`` by
-    default) as the series' own was."""
+    default) as the series' own was: from the replicate itself when it is the whole series, else
+    ``phis`` when given, else from counts drawn at ``mu`` on ``e_phi``."""
     rng = np.random.default_rng(_NULL_SEED)
     sim = phi * rng.poisson(np.broadcast_to(mu * e / phi, (_NULL_REPS, len(e))))
     if e_phi is None or len(e_phi) == len(e):
         return sim, _dispersion_rows(sim)
+    if phis is not None:
+        return sim, phis
     e_phi = np.asarray(e_phi, dtype=float)
     lam = np.broadcast_to(mu * e_phi / phi, (_NULL_REPS, len(e_phi)))
     return sim, _dispersion_rows(phi * rng.poisson(lam))
@@ -208,7 +214,8 @@ def _sup_deviance2(c: np.ndarray, e: np.ndarray, min_len: int) -> np.ndarray:
 
 
 def pair_prob(
-    c: np.ndarray, e: np.ndarray, phi: float, min_len: int, e_phi: np.ndarray | None = None
+    c: np.ndarray, e: np.ndarray, phi: float, min_len: int, e_phi: np.ndarray | None = None,
+    phis: np.ndarray | None = None,
 ) -> float:
     """``1 -`` the p-value of one or two changes in the block counts ``c`` (exposures ``e``) under a
     constant rate.
@@ -223,13 +230,14 @@ def pair_prob(
 
     Two neighbouring changes found by the segmentation bound each other's stretches: a bump of noise
     (up, then down) gives each a strong one-change statistic on a stretch whose far end was chosen to
-    cut it. Tested together over the stretch they both lie in, the pair is judged as what it is."""
+    cut it. Tested together over the stretch they both lie in, the pair is judged as what it is.
+    ``e_phi`` and ``phis`` as in :func:`change_prob`."""
     c = np.clip(np.asarray(c, dtype=float), 0.0, None)
     e = np.asarray(e, dtype=float)
     mu = c.sum() / e.sum() if e.sum() > 0 else 0.0
     if mu <= 0 or len(c) < 3 * min_len:
         return 0.0
-    sim, phis = _null_counts(mu, e, phi, e_phi)
+    sim, phis = _null_counts(mu, e, phi, e_phi, phis)
     observed = [float(_sup_deviance(c, e, min_len)) / phi, float(_sup_deviance2(c, e, min_len)) / phi]
     nulls = [_sup_deviance(sim, e, min_len) / phis, _sup_deviance2(sim, e, min_len) / phis]
     reps = _NULL_REPS + 1.0
@@ -249,18 +257,32 @@ def _change_stats(
     the pairs it is part of."""
     edges = [0, *cps, len(c)]
     pairs: dict[int, float] = {}  # pair j: changes j and j + 1, tested once for both
+    phis = _null_dispersions(c, e, phi)
 
     def pair(j: int) -> float:
         if j not in pairs:
-            pairs[j] = pair_prob(c[edges[j]:edges[j + 3]], e[edges[j]:edges[j + 3]], phi, min_len, e_phi=e)
+            a, z = edges[j], edges[j + 3]
+            pairs[j] = pair_prob(c[a:z], e[a:z], phi, min_len, e_phi=e, phis=phis)
         return pairs[j]
 
     out = []
     for i in range(len(cps)) if which is None else which:
-        stat, prob = change_prob(c[edges[i]:edges[i + 2]], e[edges[i]:edges[i + 2]], phi, min_len, e_phi=e)
+        a, z = edges[i], edges[i + 2]
+        stat, prob = change_prob(c[a:z], e[a:z], phi, min_len, e_phi=e, phis=phis)
         caps = [pair(j) for j in (i - 1, i) if 0 <= j < len(cps) - 1]
         out.append((stat, min([prob, *caps])))
     return out
+
+
+def _null_dispersions(c: np.ndarray, e: np.ndarray, phi: float) -> np.ndarray | None:
+    """Dispersions of null replicates of the whole series (its mean rate, noise ``phi``), estimated as
+    the series' own was: drawn once and shared by the tests of its stretches (common random numbers),
+    whose own replicates are drawn at each stretch's rate. None for a series without counts."""
+    mu = float(np.clip(c, 0.0, None).sum() / e.sum()) if e.sum() > 0 else 0.0
+    if mu <= 0:
+        return None
+    rng = np.random.default_rng(_NULL_SEED + 1)
+    return _dispersion_rows(phi * rng.poisson(np.broadcast_to(mu * e / phi, (_NULL_REPS, len(e)))))
 
 
 def _pearson_dispersion(c: np.ndarray, e: np.ndarray, cps: list[int], agg: int = 4) -> float:
