@@ -174,14 +174,17 @@ def _null_counts(
     default) as the series' own was: from the replicate itself when it is the whole series, else
     ``phis`` when given, else from counts drawn at ``mu`` on ``e_phi``."""
     rng = np.random.default_rng(_NULL_SEED)
-    sim = phi * rng.poisson(np.broadcast_to(mu * e / phi, (_NULL_REPS, len(e))))
+    sim = _replicates(rng, mu, e, phi)
     if e_phi is None or len(e_phi) == len(e):
         return sim, _dispersion_rows(sim)
     if phis is not None:
         return sim, phis
-    e_phi = np.asarray(e_phi, dtype=float)
-    lam = np.broadcast_to(mu * e_phi / phi, (_NULL_REPS, len(e_phi)))
-    return sim, _dispersion_rows(phi * rng.poisson(lam))
+    return sim, _dispersion_rows(_replicates(rng, mu, np.asarray(e_phi, dtype=float), phi))
+
+
+def _replicates(rng: np.random.Generator, mu: float, e: np.ndarray, phi: float) -> np.ndarray:
+    """:data:`_NULL_REPS` rows of quasi-Poisson block counts: mean ``mu*e``, variance ``phi*mu*e``."""
+    return phi * rng.poisson(np.broadcast_to(mu * e / phi, (_NULL_REPS, len(e))))
 
 
 def _sup_deviance2(c: np.ndarray, e: np.ndarray, min_len: int) -> np.ndarray:
@@ -257,7 +260,8 @@ def _change_stats(
     the pairs it is part of."""
     edges = [0, *cps, len(c)]
     pairs: dict[int, float] = {}  # pair j: changes j and j + 1, tested once for both
-    phis = _null_dispersions(c, e, phi)
+    # a single change is tested on the whole series, with each replicate's own dispersion
+    phis = _null_dispersions(c, e, phi) if len(cps) > 1 else None
 
     def pair(j: int) -> float:
         if j not in pairs:
@@ -281,8 +285,7 @@ def _null_dispersions(c: np.ndarray, e: np.ndarray, phi: float) -> np.ndarray | 
     mu = float(np.clip(c, 0.0, None).sum() / e.sum()) if e.sum() > 0 else 0.0
     if mu <= 0:
         return None
-    rng = np.random.default_rng(_NULL_SEED + 1)
-    return _dispersion_rows(phi * rng.poisson(np.broadcast_to(mu * e / phi, (_NULL_REPS, len(e)))))
+    return _dispersion_rows(_replicates(np.random.default_rng(_NULL_SEED + 1), mu, e, phi))
 
 
 def _pearson_dispersion(c: np.ndarray, e: np.ndarray, cps: list[int], agg: int = 4) -> float:
