@@ -4,6 +4,7 @@
   grid (daily data filled to every day, weekly and monthly data as they are);
 - :func:`fit_state`: the segmentation of the rate (:mod:`capacity.growth.regimes`) and every
   registered candidate (:data:`capacity.growth.models.MODELS`) fitted at one origin;
+- :func:`fit_with_origins`: that fit on the whole series and at every backtest origin, in one batch;
 - :func:`run_backtest`: the rolling-origin backtest at the planning horizon, which weighs the
   candidates (weights proportional to the inverse of their scaled error) and calibrates the spread
   of the simulated paths (:mod:`capacity.growth.paths`).
@@ -25,7 +26,8 @@ from capacity.growth.paths import SCALE_GRID, CoverageGrid, OriginDraws, Uncerta
 from capacity.growth.regimes import Segmentation, segment_rate
 
 __all__ = ["MIN_OBS", "MIN_BLOCKS", "Prepared", "as_series", "prepare", "FitState", "fit_state", "observe",
-           "fit_states", "BacktestResult", "CVOrigin", "Schedule", "Origin", "run_backtest", "replay"]
+           "fit_states", "BacktestResult", "CVOrigin", "Schedule", "Origin", "fit_with_origins",
+           "run_backtest"]
 
 #: fewest observations and fewest rate blocks (weeks for daily data) a fit accepts
 MIN_OBS = 10
@@ -355,9 +357,7 @@ def naive_scale(p: Prepared, horizon: float) -> float:
 def run_backtest(
     p: Prepared,
     full: FitState,
-    names: Collection[str],
-    cap: float | None,
-    penalty: float,
+    every_origin: list[Origin],
     horizon: int,
     n_origins: int,
     level: float,
@@ -365,6 +365,7 @@ def run_backtest(
 ) -> BacktestResult:
     """Rolling-origin backtest at the planning horizon, candidate weights and calibration, leak-free.
 
+    ``every_origin`` comes from :func:`fit_with_origins` (the same ``horizon`` and ``n_origins``).
     Origins sit ``horizon`` days before the end and then every quarter of the horizon earlier
     (``n_origins`` of them, each with at least 12 weeks of history). At each one everything is
     estimated from the data known then: the segmentation, every candidate with all its parameters
@@ -380,7 +381,6 @@ def run_backtest(
     made it. The reported coverage judges each origin at its own nested scale.
     """
     sched = Schedule.of(float(p.t[-1]), horizon)
-    every_origin = replay(p, full, names, cap, penalty, sched, n_origins + _WARMUP if n_origins else 0)
     origins = every_origin[-n_origins:] if n_origins else []
     if len(origins) < 2:
         lead = full.regime_model
@@ -444,17 +444,29 @@ def _cv_origin(p: Prepared, o: Origin, w: dict[str, float], days: int, scale: fl
                     present, o.state.unc, scale, offsets, p.y[ahead].copy())
 
 
-def replay(
+def fit_with_origins(
     p: Prepared,
-    full: FitState,
     names: Collection[str],
     cap: float | None,
     penalty: float,
-    sched: Schedule,
+    horizon: int,
     n_origins: int,
-) -> list[Origin]:
-    """Refit at each backtest origin on the data known then, **oldest first**, while enough history
-    remains before it; all origins are fitted in one batch (``fit_many``)."""
+) -> tuple[FitState, list[Origin]]:
+    """:func:`fit_state` on all of ``p`` and at every backtest origin (**oldest first**, the warm-up
+    origins included), all in one batch (``fit_many``): the origins' truncations are prefixes of the
+    whole, so the local trends' filters run once along it. ``n_origins`` scored origins are asked
+    for; fewer come while too little history remains before one."""
+    sched = Schedule.of(float(p.t[-1]), horizon)
+    qs = _truncations(p, sched, n_origins + _WARMUP if n_origins else 0)
+    *states, full = fit_states([*qs, p], names, cap, penalty)
+    origins = [Origin(float(q.t[-1]), st, naive_scale(q, sched.days),
+                      np.interp(q.t[-1] + 7.0 * sched.checks, p.t, p.y))
+               for q, st in zip(qs, states, strict=True)]
+    return full, origins
+
+
+def _truncations(p: Prepared, sched: Schedule, n_origins: int) -> list[Prepared]:
+    """``p`` cut at each backtest origin, oldest first, while enough history remains before it."""
     span = float(p.t[-1])
     qs = []
     for j in range(n_origins):
@@ -466,13 +478,7 @@ def replay(
         if len(q.y) < MIN_OBS or q.n_blocks < MIN_BLOCKS:
             break
         qs.append(q)
-    qs = qs[::-1]
-    if not qs:
-        return []
-    states = fit_states(qs, names, cap, penalty)
-    return [Origin(float(q.t[-1]), st, naive_scale(q, sched.days),
-                   np.interp(q.t[-1] + 7.0 * sched.checks, p.t, p.y))
-            for q, st in zip(qs, states, strict=True)]
+    return qs[::-1]
 
 
 def _seen(origins: list[Origin], sched: Schedule) -> np.ndarray:

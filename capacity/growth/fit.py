@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from capacity.errors import FitError, InputDataError
-from capacity.growth.backtest import CVOrigin, as_series, fit_state, prepare, run_backtest
+from capacity.growth.backtest import CVOrigin, as_series, fit_with_origins, prepare, run_backtest
 from capacity.growth.models import CAP_UNBOUNDED, MODELS, Candidate
 from capacity.growth.paths import Uncertainty, mean_path, simulate_paths
 from capacity.validation import Interval, Options, Seed, StrList, check_args
@@ -536,13 +536,13 @@ def fit_growth(
     prep = prepare(series)
     if cap is not None and cap < prep.y.max():
         raise InputDataError(f"cap={cap!r} is below the largest app count seen ({prep.y.max():,.0f})")
-    full = fit_state(prep, names, cap, penalty)
+    full, every_origin = fit_with_origins(prep, names, cap, penalty, int(horizon_days), int(n_origins))
     if not full.cands:
         why = "; ".join(f"{m}: {reason}" for m, reason in full.failed.items())
         raise FitError(f"fit_growth: none of the models {names} could be fitted ({why})")
     level = float(level)
     regimes = full.seg.table  # every change's test, before the backtest asks for the last one's
-    bt = run_backtest(prep, full, names, cap, penalty, int(horizon_days), int(n_origins), level, seed)
+    bt = run_backtest(prep, full, every_origin, int(horizon_days), int(n_origins), level, seed)
     weights = pd.Series({m: float(bt.weights.get(m, 0.0)) for m in full.cands}, name="weight")
     weights.index.name = "model"
     backtest = bt.table

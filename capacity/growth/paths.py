@@ -91,7 +91,12 @@ def _jumps(n: int, horizon: int, hazard: float, rng: np.random.Generator) -> np.
         rows = np.repeat(np.arange(n), k)
         cols = rng.integers(0, horizon, size=total)
         np.add.at(out, (rows, cols), rng.standard_normal(total))
-    return np.cumsum(out, axis=1, out=out)
+        hit = np.flatnonzero(k)
+        if 3 * len(hit) < n:  # most paths have no jump: only the others need their running sum
+            out[hit] = np.cumsum(out[hit], axis=1)
+        else:
+            np.cumsum(out, axis=1, out=out)
+    return out
 
 
 def simulate_paths(
@@ -146,7 +151,10 @@ def simulate_paths(
         np.cumsum(level, axis=1, out=level)
         level += y_last
     else:
-        sd = np.sqrt(np.maximum(phi * np.abs(rate), unc.noise_var))
+        sd = np.abs(rate)
+        sd *= phi
+        np.maximum(sd, unc.noise_var, out=sd)
+        np.sqrt(sd, out=sd)
         level = rng.standard_normal(rate.shape)
         level *= sd
         level += rate

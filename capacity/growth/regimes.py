@@ -504,7 +504,7 @@ def segment_rate(
     Parameters
     ----------
     dates : DatetimeIndex
-        Observation dates (regular: daily, weekly or monthly).
+        Observation dates, tz-naive (regular: daily, weekly or monthly).
     t : ndarray
         Observation times, days since the first one.
     y : ndarray
@@ -534,12 +534,14 @@ def segment_rate(
     rates = sums / expo
     lratio = _log_ratios(sums_pos, expo) if len(starts) else np.zeros(0)
     k = len(lratio)
-    day = pd.Timedelta(days=1)  # increment i is the growth from dates[i] to dates[i + 1]
     return Segmentation(
         bounds=bounds,
         rates=rates,
         phi=float(phi),
-        changes=(dates[bounds[1:-1]] + day).as_unit("ns"),
+        # increment i is the growth from dates[i] to dates[i + 1]; numpy's arithmetic on the
+        # (tz-naive) dates, as pandas' index arithmetic costs far more
+        changes=pd.DatetimeIndex(dates.values[bounds[1:-1]] + np.timedelta64(1, "D"),
+                                 name=dates.name).as_unit("ns"),
         last_sum=float(sums[-1]),
         last_exposure=float(expo[-1]),
         noise_var=_last_noise(b, block, bounds[-2], rates[-1], phi),

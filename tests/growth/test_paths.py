@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from capacity.growth.fit import fit_growth
-from capacity.growth.paths import SCALE_GRID, CoverageGrid, Uncertainty, origin_draws
+from capacity.growth.paths import SCALE_GRID, CoverageGrid, Uncertainty, _jumps, origin_draws
 
 
 def test_sample_paths_never_fall(sample_fit):
@@ -17,6 +17,20 @@ def test_sample_paths_never_fall(sample_fit):
     p = sample_fit.paths(365, n=500, seed=3).to_numpy()
     assert (p >= sample_fit.last_value).all()
     assert (np.diff(p, axis=1) >= 0).all()
+
+
+@pytest.mark.parametrize("hazard", [1e-4, 2e-3, 0.05])
+def test_future_jumps_are_the_running_sum_of_the_drawn_jumps(hazard):
+    # few paths with a jump (only they are summed) and many (all are)
+    n, horizon = 400, 365
+    got = _jumps(n, horizon, hazard, np.random.default_rng(5))
+    rng = np.random.default_rng(5)
+    k = rng.poisson(hazard * horizon, size=n)
+    dense = np.zeros((n, horizon))
+    np.add.at(dense, (np.repeat(np.arange(n), k), rng.integers(0, horizon, size=int(k.sum()))),
+              rng.standard_normal(int(k.sum())))
+    np.testing.assert_array_equal(got, np.cumsum(dense, axis=1))
+    assert (got[k == 0] == 0).all()
 
 
 def test_paths_interface(sample_fit):
