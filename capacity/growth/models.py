@@ -235,13 +235,32 @@ class Piecewise(GrowthModel):
         return c.y_last + c.params["rate"] * h
 
 
+def _line(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
+    """Slope and intercept of the (weighted) least-squares line, in closed form: ``np.polyfit``'s
+    general solver costs more than the rest of these fits."""
+    w = np.ones_like(x, dtype=float) if w is None else w
+    sw = w.sum()
+    mx, my = (w * x).sum() / sw, (w * y).sum() / sw
+    dx = x - mx
+    sxx = (w * dx * dx).sum()
+    slope = (w * dx * (y - my)).sum() / sxx if sxx > 0 else 0.0
+    return float(slope), float(my - slope * mx)
+
+
+def _parabola(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """``c2, c1`` of the parabola ``c2 x^2 + c1 x + c0`` through three points (distinct ``x``)."""
+    (x0, x1, x2), (y0, y1, y2) = x, y
+    d01, d12 = (y1 - y0) / (x1 - x0), (y2 - y1) / (x2 - x1)
+    c2 = (d12 - d01) / (x2 - x0)
+    return float(c2), float(d01 - c2 * (x0 + x1))
+
 class Linear(GrowthModel):
     """``y = a + b t`` by least squares on every point."""
 
     name = "linear"
 
     def fit(self, data: Observed) -> Candidate:
-        b, a = np.polyfit(data.t, data.y, 1)
+        b, a = _line(data.t, data.y)
         rate = max(b, 0.0) if data.monotone else b
         note = "" if b >= 0 or not data.monotone else "negative slope clipped to 0"
         return self.candidate(data, {"intercept": float(a), "rate": float(rate)}, rate, note=note)
@@ -260,7 +279,7 @@ class Exponential(GrowthModel):
         ok = y > 0
         if ok.sum() < 3:
             return None
-        g, a = np.polyfit(t[ok], np.log(y[ok]), 1, w=np.sqrt(y[ok]))
+        g, a = _line(t[ok], np.log(y[ok]), w=y[ok])
         if data.monotone:
             g = max(g, 0.0)
         params = {"log_intercept": float(a), "growth_per_day": float(g),
@@ -334,7 +353,7 @@ class Saturating(GrowthModel):
     def _refine(self, level, rate, w, grid, r, rss, k):
         """Add the minimum of a parabola (on log K) through the three best grid points, if any."""
         lg = np.log(grid[k - 1 : k + 2])
-        c2, c1, _ = np.polyfit(lg, rss[k - 1 : k + 2], 2)
+        c2, c1 = _parabola(lg, rss[k - 1 : k + 2])
         if c2 > 0:
             kk = float(np.exp(np.clip(-c1 / (2 * c2), lg[0], lg[-1])))
             xk = self.shape(level, np.array(kk))

@@ -15,6 +15,8 @@ from capacity.growth.models import (
     MODELS,
     GrowthModel,
     Linear,
+    _line,
+    _parabola,
     llt_filter,
     register_model,
     unregister_model,
@@ -224,3 +226,17 @@ def test_the_additive_trend_extends_the_recent_slope_in_a_straight_line():
     path = trend.mean_path(30)
     np.testing.assert_allclose(np.diff(np.r_[trend.y_last, path]), trend.params["rate"], rtol=1e-12)
     assert {c.name: c for c in fit.candidates}["linear"].params["rate"] < 9.0
+
+
+def test_the_closed_form_line_and_parabola_agree_with_polyfit():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        x = np.sort(rng.uniform(0, 3000, 60))
+        y = 5 + 0.3 * x + rng.normal(0, 3, 60)
+        w = rng.uniform(0.5, 3, 60)
+        np.testing.assert_allclose(_line(x, y), np.polyfit(x, y, 1), rtol=1e-9)
+        # polyfit's weights multiply the residuals, _line's their squares
+        np.testing.assert_allclose(_line(x, y, w), np.polyfit(x, y, 1, w=np.sqrt(w)), rtol=1e-9)
+        xs, ys = np.sort(rng.uniform(5, 9, 3)), rng.normal(0, 1, 3)
+        np.testing.assert_allclose(_parabola(xs, ys), np.polyfit(xs, ys, 2)[:2], rtol=1e-7)
+    assert _line(np.full(4, 2.0), np.arange(4.0)) == (0.0, 1.5)  # no spread in x: a flat line
