@@ -338,11 +338,15 @@ def _dense_recursion(cs, ce, pen, min_len, best, last) -> None:
     s_idx, t_idx = np.triu_indices(n + 1, k=min_len)
     cost = np.full((n + 1, n + 1), np.inf)
     cost[t_idx, s_idx] = _seg_cost(cs[t_idx] - cs[s_idx], ce[t_idx] - ce[s_idx])
-    for t in range(min_len, n + 1):
-        total = best[: t - min_len + 1] + cost[t, : t - min_len + 1]
-        j = int(total.argmin())
-        best[t] = total[j] + pen
-        last[t] = j
+    # best[t] needs best[s] only for s <= t - min_len: min_len consecutive ends are minimised at once
+    # (the starts too late for an end cost inf)
+    step = max(min_len, 1)
+    for t0 in range(min_len, n + 1, step):
+        t1 = min(t0 + step, n + 1)
+        total = best[None, : t1 - min_len] + cost[t0:t1, : t1 - min_len]
+        j = total.argmin(axis=1)
+        best[t0:t1] = total[np.arange(t1 - t0), j] + pen
+        last[t0:t1] = j
 
 
 def _pruned_recursion(cs, ce, pen, min_len, best, last) -> None:
