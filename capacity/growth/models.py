@@ -254,6 +254,7 @@ def _parabola(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     c2 = (d12 - d01) / (x2 - x0)
     return float(c2), float(d01 - c2 * (x0 + x1))
 
+
 class Linear(GrowthModel):
     """``y = a + b t`` by least squares on every point."""
 
