@@ -548,8 +548,9 @@ def _recent_prob(p: Prepared, state: FitState, judges: np.ndarray) -> float:
     seg = state.seg
     if not len(seg.changes) or state.regime_model is None:
         return 0.0
-    after = seg.changes[-1] + pd.Timedelta(days=p.min_blocks * p.block * p._step())
-    seen = (p.dates[0] + pd.to_timedelta(np.asarray(judges, dtype=float), unit="D")) >= after
+    # in days since the first date (``judges``' unit): cheaper than pandas' date arithmetic
+    change = (seg.changes[-1] - p.dates[0]) / pd.Timedelta(days=1)
+    seen = np.asarray(judges, dtype=float) >= change + p.min_blocks * p.block * p._step()
     return 0.0 if int(np.sum(seen)) >= 2 else seg.last_prob
 
 
@@ -645,12 +646,11 @@ def _table(full: FitState, w: dict[str, float], h_days: int, origins: list[str],
            mase: dict[str, float] | None = None, mae: dict[str, float] | None = None) -> pd.DataFrame:
     """The backtest table: ``mase``, ``mae`` and ``weight`` per fitted candidate, the design in attrs."""
     names = list(full.cands)
-    table = pd.DataFrame(
-        {"mase": pd.Series(mase, dtype=float) if mase else np.nan,
-         "mae": pd.Series(mae, dtype=float) if mae else np.nan,
-         "weight": pd.Series(w)},
-        index=names,
-    )
-    table.index.name = "model"
+
+    def col(values: Mapping[str, float] | None) -> np.ndarray:
+        return np.array([(values or {}).get(m, np.nan) for m in names], dtype=float)
+
+    table = pd.DataFrame({"mase": col(mase), "mae": col(mae), "weight": col(w)},
+                         index=pd.Index(names, name="model"))
     table.attrs.update(horizon_days=h_days, n_origins=n_origins, origins=origins)
     return table
