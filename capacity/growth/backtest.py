@@ -107,6 +107,12 @@ def as_series(apps: pd.Series | pd.DataFrame) -> pd.Series:
             f"column {name!r}: missing value (NaN) on {idx[first].date()} (row {first + 1}); "
             f"drop the row instead: gaps in the dates are handled"
         )
+    if not np.isfinite(values.to_numpy(dtype=float)).all():
+        first = int(np.flatnonzero(~np.isfinite(values.to_numpy(dtype=float)))[0])
+        raise InputDataError(
+            f"column {name!r}: app count {values.iloc[first]:g} on {idx[first].date()} "
+            f"(row {first + 1}) is not a finite number"
+        )
     if (values < 0).any():
         first = int(np.flatnonzero((values < 0).to_numpy())[0])
         raise InputDataError(

@@ -131,7 +131,9 @@ class GrowthModel(ABC):
         """Fit the shape to ``data``; ``None`` if it cannot be fitted (see :attr:`failure`)."""
 
     def fit_many(self, datas: list[Observed]) -> list[Candidate | None]:
-        """Fit the shape to each of ``datas`` (the backtest origins); a subclass may vectorise this."""
+        """Fit the shape to each of ``datas`` (the backtest origins, oldest first, then the whole
+        series); a subclass may vectorise this, but each must be fitted on its own data only (sharing
+        anything across the batch would leak later data into earlier origins and the final fit)."""
         return [self.fit(d) for d in datas]
 
     @abstractmethod
@@ -237,7 +239,8 @@ class Piecewise(GrowthModel):
 
 def _line(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
     """Slope and intercept of the (weighted) least-squares line, in closed form: ``np.polyfit``'s
-    general solver costs more than the rest of these fits."""
+    general solver costs more than the rest of these fits. ``w`` weighs the squared residuals (it is
+    the square of polyfit's ``w``); the ``x`` must not all be equal (the slope is then 0)."""
     w = np.ones_like(x, dtype=float) if w is None else w
     sw = w.sum()
     mx, my = (w * x).sum() / sw, (w * y).sum() / sw
@@ -427,8 +430,8 @@ class LocalTrend(GrowthModel):
 
     The variances are profiled on a fixed grid (the irregular's share of the irregular plus level
     variance, and the trend variance relative to that sum; the scale is concentrated out) by one
-    Kalman filter run for the whole grid, and for all the backtest origins at once
-    (:meth:`fit_many`): each origin estimates its own variances from its own data, at the cost of one
+    Kalman filter run for the whole grid, and for all the backtest origins and the whole series at
+    once (:meth:`fit_many`): each estimates its own variances from its own data, at the cost of one
     filter. The filter starts exactly from the first two points (the diffuse start).
     """
 

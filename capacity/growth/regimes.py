@@ -508,7 +508,7 @@ def segment_rate(
     Parameters
     ----------
     dates : DatetimeIndex
-        Observation dates, tz-naive (regular: daily, weekly or monthly).
+        Observation dates (regular: daily, weekly or monthly).
     t : ndarray
         Observation times, days since the first one.
     y : ndarray
@@ -542,10 +542,8 @@ def segment_rate(
         bounds=bounds,
         rates=rates,
         phi=float(phi),
-        # increment i is the growth from dates[i] to dates[i + 1]; numpy's arithmetic on the
-        # (tz-naive) dates, as pandas' index arithmetic costs far more
-        changes=pd.DatetimeIndex(dates.values[bounds[1:-1]] + np.timedelta64(1, "D"),
-                                 name=dates.name).as_unit("ns"),
+        # increment i is the growth from dates[i] to dates[i + 1]
+        changes=pd.DatetimeIndex(_day_after(dates, bounds[1:-1]), name=dates.name),
         last_sum=float(sums[-1]),
         last_exposure=float(expo[-1]),
         noise_var=_last_noise(b, block, bounds[-2], rates[-1], phi),
@@ -605,6 +603,14 @@ def _refine_all(
     return np.asarray(bounds, dtype=int), low, high
 
 
+def _day_after(dates: pd.DatetimeIndex, i: np.ndarray) -> np.ndarray | pd.DatetimeIndex:
+    """The day after ``dates[i]``, in ns; by numpy's arithmetic for tz-naive dates (pandas' index
+    arithmetic costs more than the rest of a short series' segmentation)."""
+    if dates.tz is not None:
+        return (dates[i] + pd.Timedelta(days=1)).as_unit("ns")
+    return (dates.values[i] + np.timedelta64(1, "D")).astype("datetime64[ns]")
+
+
 def _change_table(changes, dates, low, high, rates, stats) -> pd.DataFrame:
     """One row per change: date, rates, their ratio, the statistic, its probability, the date range."""
     lr = np.array([st for st, _ in stats], dtype=float)
@@ -614,8 +620,7 @@ def _change_table(changes, dates, low, high, rates, stats) -> pd.DataFrame:
         ratio = np.where(before > 0, after / np.where(before > 0, before, 1.0), np.nan)
     ratio = np.where((before <= 0) & (after > 0), np.inf, ratio)
     # increment i is the growth from dates[i] to dates[i + 1]: a range starting there starts
-    # the day after dates[i] (numpy's arithmetic on the tz-naive dates: cheaper than pandas')
-    day = np.timedelta64(1, "D")
+    # the day after dates[i]
     return pd.DataFrame(
         {
             "date": changes,
@@ -624,8 +629,8 @@ def _change_table(changes, dates, low, high, rates, stats) -> pd.DataFrame:
             "ratio": ratio,
             "lr": lr,
             "prob": prob,
-            "date_low": (dates.values[low] + day).astype("datetime64[ns]"),
-            "date_high": (dates.values[high] + day).astype("datetime64[ns]"),
+            "date_low": _day_after(dates, low),
+            "date_high": _day_after(dates, high),
         }
     )
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from capacity.growth.backtest import _recent_prob, as_series, fit_state, fit_with_origins, prepare
 from capacity.growth.fit import fit_growth
+from capacity.growth.models import MODELS
 
 
 def test_sample_forecast_follows_the_new_regime(sample_fit, truth):
@@ -57,3 +60,38 @@ def test_short_history_skips_the_backtest(sample_apps):
     assert fit.scale == 1.0
     assert fit.weights["piecewise"] == 1.0
     assert any("too short for a rolling-origin backtest" in n for n in fit.notes)
+
+
+def _weekly_with_a_late_change() -> pd.Series:
+    rng = np.random.default_rng(1)
+    rate = np.where(np.arange(120) < 100, 70.0, 210.0)
+    return pd.Series(np.cumsum(rng.poisson(rate)) + 100.0,
+                     index=pd.date_range("2020-01-05", periods=120, freq="W"))
+
+
+def test_a_change_is_too_recent_to_judge_for_a_minimum_regime_in_days():
+    # weekly data: the minimum regime is 4 points = 28 days after the change (not 4 days)
+    p = prepare(as_series(_weekly_with_a_late_change()))
+    state = fit_state(p, list(MODELS), None, 2.0)
+    assert p.block == 1 and p._step() == 7.0 and state.regime_model is not None
+    change = (state.seg.changes[-1] - p.dates[0]).days
+    assert _recent_prob(p, state, np.array([change + 27.0] * 2)) == state.seg.last_prob > 0.5
+    assert _recent_prob(p, state, np.array([change + 28.0] * 2)) == 0.0
+    assert _recent_prob(p, state, np.array([change + 27.0, change + 28.0])) == state.seg.last_prob
+
+
+@pytest.mark.parametrize("freq", ["D", "W"])
+def test_the_batched_fit_equals_fitting_the_whole_and_each_origin_alone(freq):
+    apps = _weekly_with_a_late_change()
+    if freq == "D":
+        apps = apps.resample("D").interpolate().round()
+    p = prepare(as_series(apps))
+    full, origins = fit_with_origins(p, list(MODELS), None, 2.0, 180, 8)
+    alone = [fit_state(p, list(MODELS), None, 2.0)] + [
+        fit_state(p.truncate(int(np.searchsorted(p.t, o.t))), list(MODELS), None, 2.0) for o in origins]
+    assert len(origins) >= 4
+    for got, want in zip([full, *(o.state for o in origins)], alone, strict=True):
+        np.testing.assert_array_equal(got.seg.bounds, want.seg.bounds)
+        assert list(got.cands) == list(want.cands)
+        for name, c in got.cands.items():
+            assert c.params == want.cands[name].params, name

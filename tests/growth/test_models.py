@@ -8,19 +8,23 @@ import pytest
 
 import capacity
 from capacity.errors import ArgumentError
+from capacity.growth.backtest import as_series, observe, prepare
 from capacity.growth.fit import fit_growth
 from capacity.growth.models import (
     _GAINS,
     _LT_GRID,
     MODELS,
+    Exponential,
     GrowthModel,
     Linear,
+    Observed,
     _line,
     _parabola,
     llt_filter,
     register_model,
     unregister_model,
 )
+from capacity.growth.regimes import segment_rate
 
 
 def test_helm_cap_within_ten_percent_of_the_real_saturation(helm_fit):
@@ -234,9 +238,32 @@ def test_the_closed_form_line_and_parabola_agree_with_polyfit():
         x = np.sort(rng.uniform(0, 3000, 60))
         y = 5 + 0.3 * x + rng.normal(0, 3, 60)
         w = rng.uniform(0.5, 3, 60)
-        np.testing.assert_allclose(_line(x, y), np.polyfit(x, y, 1), rtol=1e-9)
+        np.testing.assert_allclose(_line(x, y), np.polyfit(x, y, 1), rtol=1e-11)
         # polyfit's weights multiply the residuals, _line's their squares
-        np.testing.assert_allclose(_line(x, y, w), np.polyfit(x, y, 1, w=np.sqrt(w)), rtol=1e-9)
+        np.testing.assert_allclose(_line(x, y, w), np.polyfit(x, y, 1, w=np.sqrt(w)), rtol=1e-11)
         xs, ys = np.sort(rng.uniform(5, 9, 3)), rng.normal(0, 1, 3)
         np.testing.assert_allclose(_parabola(xs, ys), np.polyfit(xs, ys, 2)[:2], rtol=1e-7)
     assert _line(np.full(4, 2.0), np.arange(4.0)) == (0.0, 1.5)  # no spread in x: a flat line
+
+
+def _observed(apps: pd.Series) -> Observed:
+    p = prepare(as_series(apps))
+    return observe(p, segment_rate(p.dates, p.t, p.y, block=p.block, min_blocks=p.min_blocks), None, {})
+
+
+def test_the_exponential_is_fitted_weighted_by_the_counts():
+    # log y on t, each squared residual weighted by y (polyfit's w = sqrt(y))
+    rng = np.random.default_rng(2)
+    apps = pd.Series(np.cumsum(rng.poisson(np.linspace(3, 12, 500))) + 50.0,
+                     index=pd.date_range("2024-01-01", periods=500, freq="D"))
+    data = _observed(apps)
+    c = Exponential().fit(data)
+    g, a = np.polyfit(data.t, np.log(data.y), 1, w=np.sqrt(data.y))
+    assert c.params["growth_per_day"] == pytest.approx(max(g, 0.0), rel=1e-10)
+    assert c.params["log_intercept"] == pytest.approx(a, rel=1e-10)
+
+
+def test_a_flat_series_gets_a_zero_slope_without_a_clip_note():
+    flat = pd.Series(500.0, index=pd.date_range("2024-01-01", periods=400, freq="D"))
+    c = Linear().fit(_observed(flat))
+    assert c.params["rate"] == 0.0 and c.note == ""

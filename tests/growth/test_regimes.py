@@ -172,6 +172,48 @@ def test_both_recursions_find_the_brute_force_optimum(seed):
         assert best[n] == pytest.approx(truth, rel=1e-12, abs=1e-9), recursion.__name__
 
 
+def _one_end_at_a_time(cs, ce, pen, min_len, best, last) -> None:
+    """The plain optimal-partitioning recursion the dense one must equal exactly."""
+    for t in range(min_len, len(cs)):
+        s = slice(0, t - min_len + 1)
+        total = best[s] + _seg_cost(cs[t] - cs[s], ce[t] - ce[s])
+        j = int(total.argmin())
+        best[t], last[t] = total[j] + pen, j
+
+
+def test_the_dense_recursion_equals_the_plain_one_exactly():
+    # several ends are minimised at once: every best and every back-pointer must be the same
+    rng = np.random.default_rng(0)
+    for _ in range(1500):
+        n, min_len = int(rng.integers(0, 60)), int(rng.integers(0, 10))
+        e = np.where(rng.random(n) < 0.1, 0.0, 7.0)
+        c = rng.poisson(rng.choice([0.0, 0.3, 3.0, 30.0]) * np.maximum(e, 1)).astype(float)
+        cs, ce = np.r_[0.0, np.cumsum(c)], np.r_[0.0, np.cumsum(e)]
+        pen = float(rng.choice([0.0, 2.0 * np.log(max(n, 2))]))
+        runs = []
+        for recursion in (_dense_recursion, _one_end_at_a_time):
+            best, last = np.full(n + 1, np.inf), np.zeros(n + 1, dtype=int)
+            best[0] = -pen
+            with np.errstate(divide="ignore", invalid="ignore"):
+                recursion(cs, ce, pen, min_len, best, last)
+            runs.append((best, last))
+        np.testing.assert_array_equal(runs[0][0], runs[1][0], err_msg=f"n={n} min_len={min_len}")
+        np.testing.assert_array_equal(runs[0][1], runs[1][1], err_msg=f"n={n} min_len={min_len}")
+
+
+def test_change_dates_keep_a_timezone():
+    rng = np.random.default_rng(4)
+    y = np.r_[0.0, np.cumsum(rng.poisson(np.where(np.arange(400) < 200, 5.0, 20.0)))]
+    naive = pd.date_range("2024-01-01", periods=len(y), freq="D")
+    t = np.arange(len(y), dtype=float)
+    plain = segment_rate(naive, t, y, block=7)
+    berlin = segment_rate(naive.tz_localize("Europe/Berlin"), t, y, block=7)
+    assert len(plain.changes) == 1
+    assert (berlin.changes == plain.changes.tz_localize("Europe/Berlin")).all()
+    for col in ("date", "date_low", "date_high"):
+        assert (berlin.table[col].dt.tz_localize(None) == plain.table[col]).all()
+
+
 def test_the_last_change_alone_gets_the_tables_probability():
     rng = np.random.default_rng(3)
     rate = np.select([np.arange(700) < 250, np.arange(700) < 500], [20.0, 45.0], 25.0)
