@@ -93,6 +93,8 @@ def _series(values, start="2010-01-01"):
          r"column 'apps': missing value \(NaN\) on 2010-01-03 \(row 3\)"),
         (_series([5, 6, -1] + list(range(7, 100))),
          r"column 'apps': negative app count -1 on 2010-01-03 \(row 3\)"),
+        (_series([1.0, 2.0, np.inf] + list(range(3, 90))),
+         r"column 'apps': app count inf on 2010-01-03 \(row 3\) is not a finite number"),
         (_series(list(range(30))),
          r"fit_growth needs at least 57 daily points \(8 weeks\) of the app count; got 30"),
         (pd.Series(range(100), dtype=float),
