@@ -82,20 +82,28 @@ def _combine(bases: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return (w / w.sum()) @ np.asarray(bases, dtype=float)
 
 
-def _jumps(n: int, horizon: int, hazard: float, rng: np.random.Generator) -> np.ndarray:
-    """Cumulative sum of unit-variance jumps at Poisson times, shape (n, horizon)."""
+def _jump_rows(
+    n: int, horizon: int, hazard: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-variance jumps at Poisson times on ``n`` paths: the paths with a jump (indices) and their
+    cumulative sums of jumps, shape (len(hit), horizon)."""
     k = rng.poisson(hazard * horizon, size=n)
     total = int(k.sum())
-    out = np.zeros((n, horizon))
+    hit = np.flatnonzero(k)
+    sums = np.zeros((len(hit), horizon))
     if total:
-        rows = np.repeat(np.arange(n), k)
+        rows = np.repeat(np.arange(len(hit)), k[hit])
         cols = rng.integers(0, horizon, size=total)
-        np.add.at(out, (rows, cols), rng.standard_normal(total))
-        hit = np.flatnonzero(k)
-        if 3 * len(hit) < n:  # most paths have no jump: only the others need their running sum
-            out[hit] = np.cumsum(out[hit], axis=1)
-        else:
-            np.cumsum(out, axis=1, out=out)
+        np.add.at(sums, (rows, cols), rng.standard_normal(total))
+        np.cumsum(sums, axis=1, out=sums)
+    return hit, sums
+
+
+def _jumps(n: int, horizon: int, hazard: float, rng: np.random.Generator) -> np.ndarray:
+    """Cumulative sum of unit-variance jumps at Poisson times, shape (n, horizon)."""
+    hit, sums = _jump_rows(n, horizon, hazard, rng)
+    out = np.zeros((n, horizon))
+    out[hit] = sums
     return out
 
 
@@ -134,15 +142,16 @@ def simulate_paths(
     base = _combine(bases, weights)
     # the big (n, horizon) arrays are updated in place: this runs on every forecast
     g = scale * unc.rate_log_sd * rng.standard_normal(n)
+    rate = base[None, :] * np.exp(np.clip(g, -_LOG_BOUND, _LOG_BOUND))[:, None]
     if unc.hazard > 0 and unc.shock_sd > 0:
-        rate = _jumps(n, horizon, unc.hazard, rng)
-        rate *= min(scale, 1.0) * unc.shock_sd
-        rate += g[:, None]
-        np.clip(rate, -_LOG_BOUND, _LOG_BOUND, out=rate)
-        np.exp(rate, out=rate)
-        rate *= base[None, :]
-    else:
-        rate = base[None, :] * np.exp(np.clip(g, -_LOG_BOUND, _LOG_BOUND))[:, None]
+        # only the paths with a future change need their log rate day by day (most have none)
+        hit, jumps = _jump_rows(n, horizon, unc.hazard, rng)
+        jumps *= min(scale, 1.0) * unc.shock_sd
+        jumps += g[hit, None]
+        np.clip(jumps, -_LOG_BOUND, _LOG_BOUND, out=jumps)
+        np.exp(jumps, out=jumps)
+        jumps *= base[None, :]
+        rate[hit] = jumps
     phi = max(unc.phi, 1e-9)
     if unc.monotone:
         np.maximum(rate, 0.0, out=rate)

@@ -9,7 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from capacity.growth.fit import fit_growth
-from capacity.growth.paths import SCALE_GRID, CoverageGrid, Uncertainty, _jumps, origin_draws
+from capacity.growth.paths import (
+    _LOG_BOUND,
+    SCALE_GRID,
+    CoverageGrid,
+    Uncertainty,
+    _jumps,
+    origin_draws,
+    simulate_paths,
+)
 
 
 def test_sample_paths_never_fall(sample_fit):
@@ -31,6 +39,27 @@ def test_future_jumps_are_the_running_sum_of_the_drawn_jumps(hazard):
               rng.standard_normal(int(k.sum())))
     np.testing.assert_array_equal(got, np.cumsum(dense, axis=1))
     assert (got[k == 0] == 0).all()
+
+
+@pytest.mark.parametrize("monotone", [True, False])
+@pytest.mark.parametrize("hazard", [0.0, 1e-4, 2e-3, 0.05])
+def test_paths_equal_the_dense_formula(monotone, hazard):
+    # only the paths with a jump get a day-by-day log rate: the others must come out the same
+    unc = Uncertainty(rate_log_sd=0.3, hazard=hazard, shock_sd=0.8, phi=1.7, noise_var=0.4, monotone=monotone)
+    bases = np.array([np.linspace(2.0, 3.0, 200), np.full(200, 2.5)])
+    weights, scale, n = np.array([0.3, 0.7]), 0.8, 300
+    got = simulate_paths(bases, weights, unc, 50.0, n, np.random.default_rng(8), scale)
+    rng = np.random.default_rng(8)
+    base = weights @ bases / weights.sum()
+    g = scale * unc.rate_log_sd * rng.standard_normal(n)
+    log_rate = g[:, None] + (_jumps(n, 200, hazard, rng) * min(scale, 1.0) * unc.shock_sd if hazard else 0.0)
+    rate = np.exp(np.clip(log_rate, -_LOG_BOUND, _LOG_BOUND)) * base[None, :] + np.zeros((n, 200))
+    if monotone:
+        want = 50.0 + np.cumsum(rng.gamma(np.maximum(rate, 0.0) / unc.phi, unc.phi), axis=1)
+    else:
+        sd = np.sqrt(np.maximum(unc.phi * np.abs(rate), unc.noise_var))
+        want = np.maximum(50.0 + np.cumsum(rate + sd * rng.standard_normal(rate.shape), axis=1), 0.0)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
 def test_paths_interface(sample_fit):
