@@ -1279,8 +1279,30 @@ def _notes(measured: pd.DataFrame, meta: dict[str, Any]) -> None:
             print(f"note: {int(bad.sum())} of {len(measured)} windows {what}", file=sys.stderr)
 
 
-def _verdicts(check: dict[str, Any], level: float) -> None:
+def pass_spread(measured: pd.DataFrame) -> pd.DataFrame:
+    """How far the passes (each on a broker of its own) disagree, per (N, strategy).
+
+    Returns
+    -------
+    DataFrame
+        apps, strategy, passes, low and high (the smallest and largest mean of a pass) and mean (of
+        the windows) [% of one core], and rel_se: the standard error of the mean from the pass means,
+        relative to it (the noise of the machine and of the broker processes that one run's held-out
+        check carries).
+    """
+    import numpy as np
+    import pandas as pd
+
+    per_pass = measured.groupby(["apps", "strategy", "pass"])["cpu_percent"].mean()
+    table = per_pass.groupby(level=["apps", "strategy"]).agg(["size", "min", "max", "std"])
+    mean = measured.groupby(["apps", "strategy"])["cpu_percent"].mean()
+    return pd.DataFrame({"passes": table["size"], "low": table["min"], "high": table["max"], "mean": mean,
+                         "rel_se": table["std"] / np.sqrt(table["size"]) / mean}).reset_index()
+
+
+def _verdicts(check: dict[str, Any], level: float, spread: pd.DataFrame) -> None:
     held = check["held_out"]
+    se = spread.set_index(["apps", "strategy"])["rel_se"]
     inside = ", ".join(f"{h['strategy']} {'yes' if h['lower'] <= h['measured_cores'] <= h['upper'] else 'NO'}"
                        for h in held)
     print(f"\nheld-out N={held[0]['apps']}: measured mean inside the {level:.0%} interval for one window: "
@@ -1288,8 +1310,10 @@ def _verdicts(check: dict[str, Any], level: float) -> None:
     for h in held:
         error = h["predicted_cores"] / h["measured_cores"] - 1
         close = "yes" if abs(error) <= 0.1 else "NO"
-        print(f"  {h['strategy']}: measured {100 * h['measured_cores']:.3f} %, predicted "
-              f"{100 * h['predicted_cores']:.3f} % ({error:+.1%}; within 10 %: {close})")
+        noise = se.get((h["apps"], h["strategy"]), float("nan"))
+        print(f"  {h['strategy']}: measured {100 * h['measured_cores']:.3f} % (standard error between "
+              f"passes {noise:.1%}), predicted {100 * h['predicted_cores']:.3f} % ({error:+.1%}; "
+              f"within 10 %: {close})")
     r = check["held_out_ratio"]
     inside = "inside" if r["lower"] <= r["measured"] <= r["upper"] else "OUTSIDE"
     print(f"  broadcast / targeted: measured {r['measured']:.1f}, predicted {r['predicted']:.1f} "
@@ -1327,7 +1351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = fit_measured(measured, design, level=level, cost=cost, cpu=args.cpu)
     _print_tables(measured, model, level, args.cpu)
     check = held_out(measured, model, level=level, cpu=args.cpu)
-    _verdicts(check, level)
+    _verdicts(check, level, pass_spread(cpu_view(measured, args.cpu)))
     if args.compare_forms:
         with_forms = forms_table(measured, design, candidate_forms(), level=level, cpu=args.cpu)
         print("\ncandidate cost forms at the held-out N\n" + with_forms.round(3).to_string(index=False))

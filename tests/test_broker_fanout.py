@@ -283,6 +283,20 @@ def test_command_line_refits_a_saved_csv(capsys):
     out = capsys.readouterr().out
     assert "PREDICT" in out and "broadcast / targeted CPU ratio" in out
     assert "measured mean inside the 90% interval for one window: broadcast " in out
+    assert "broadcast: measured 33.542 % (standard error between passes 2.4%)" in out
+
+
+def test_the_passes_disagreement_is_measured():
+    """The spread between passes (each on a broker of its own) is the noise one run's check carries:
+    small on host A's reference run, and far below host B's +55 % error (so that is not noise)."""
+    spread = {}
+    for name, path in (("A", MEASURED), ("B", MEASURED.parent / "host-b" / "check1.csv")):
+        measured, _ = bf.load_measured(path)
+        table = bf.pass_spread(bf.cpu_view(measured)).set_index(["apps", "strategy"])
+        assert (table["passes"] == 4).all() and (table["low"] <= table["mean"]).all()
+        assert (table["mean"] <= table["high"]).all()
+        spread[name] = table.loc[(2000, "broadcast"), "rel_se"]
+    assert 0 < spread["A"] < 0.05 and 0 < spread["B"] < 0.05
 
 
 # --------------------------------------------------------------------------------------------
