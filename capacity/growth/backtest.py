@@ -107,8 +107,9 @@ def as_series(apps: pd.Series | pd.DataFrame) -> pd.Series:
             f"column {name!r}: missing value (NaN) on {idx[first].date()} (row {first + 1}); "
             f"drop the row instead: gaps in the dates are handled"
         )
-    if not np.isfinite(values.to_numpy(dtype=float)).all():
-        first = int(np.flatnonzero(~np.isfinite(values.to_numpy(dtype=float)))[0])
+    infinite = ~np.isfinite(values.to_numpy(dtype=float))
+    if infinite.any():
+        first = int(np.flatnonzero(infinite)[0])
         raise InputDataError(
             f"column {name!r}: app count {values.iloc[first]:g} on {idx[first].date()} "
             f"(row {first + 1}) is not a finite number"

