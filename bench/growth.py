@@ -26,7 +26,11 @@ Each method sees only the data up to the origin and forecasts 365 days ahead.
 
 Methods: ``capacity`` (``fit_growth`` defaults, 1000 paths of 365 days: their median and 10/90 %
 quantiles) and ``ets``: statsmodels ``ETSModel(error="add", trend="add")``, intervals from
-``get_prediction``.
+``get_prediction``. A last table scores two point baselines on the same cases, crossing error and
+MASE only: the **drift** of the last 182 or 365 days (the count grows on at that window's mean rate;
+its crossing is then at ``182 * growth_182 / growth_W`` days). They show how much of the crossing
+error any extrapolation of the rate leaves: the threshold asks whether the next half-year grows
+faster or slower than the last one, and the series' own history barely tells.
 
 The speed table times, on the last two years (730 days) of each daily series, 5 runs each in a warm
 process, the two methods taking turns: ``fit_growth`` (with its backtest) plus ``paths(365, n=1000)``, against
@@ -103,6 +107,8 @@ def method_ets(train: pd.Series, step_days: float) -> dict:
 
 
 METHODS = {"capacity": method_capacity, "ets": method_ets}
+#: the drift baselines' windows (days)
+DRIFT_WINDOWS = (HALF_YEAR, 365)
 
 
 def _first_day(curve: np.ndarray, threshold: float) -> float:
@@ -157,6 +163,15 @@ def evaluate(path: Path) -> list[dict]:
             lo, hi = fc["q10"][H90 - 1], fc["q90"][H90 - 1]
             row["covered"] = float(lo <= actual90 <= hi)
             row["mase"] = abs(fc["point"][H90 - 1] - actual90) / scale
+            rows.append(row)
+        for w in DRIFT_WINDOWS:
+            rate = (y_o - float(np.interp(t_o - w, t_all, y_all))) / w
+            row = {"series": name, "origin": origin, "method": f"drift_{w}d",
+                   "mase": abs(rate * H90 - (actual90 - y_o)) / scale}
+            if growth > 0:
+                pred = min(growth / rate, H) if rate > 0 else H
+                row["cross_err"] = (abs(pred - actual_cross) if np.isfinite(actual_cross)
+                                    else max(0.0, end_days - pred))
             rows.append(row)
     return rows
 
@@ -257,6 +272,11 @@ def main() -> None:
     print(f"series where capacity's crossing error is worse than ETS's: {int((worse > 1).sum())} of "
           f"{int(worse.notna().sum())}; more than 1.25x worse: {int((worse > 1.25).sum())} "
           f"(worst {worse.idxmax()}: {worse.max():.2f}x)")
+    print()
+    print("point baselines on the same cases (no intervals): median crossing error (days), MASE@90 (mean)")
+    base = res.groupby("method").agg(xerr=("cross_err", "median"), mase=("mase", "mean"))
+    base["xerr_vs_ets"] = base["xerr"] / base.loc["ets", "xerr"]
+    print(base.to_string(float_format=lambda v: f"{v:.2f}"))
     cap = res[res["method"] == "capacity"]
     print(f"capacity s/fit (fit + {N_PATHS} paths x {H} days + point forecast, median): "
           f"{cap['secs'].median():.3f} s")
