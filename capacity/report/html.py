@@ -423,7 +423,7 @@ def _load_section(load: Any, svgs: Mapping[str, str]) -> list[str]:
              _e(r["unit"])] for r in load.summary().to_dict("records")]
     fanout = [[_e(r["strategy"]), _e(r["param"]), _maybe(r["configured"], "{:.4g}"), f"{r['estimate']:.4g}",
                f"{r['lower']:.4g} &ndash; {r['upper']:.4g}",
-               "&mdash;" if pd.isna(r["agrees"]) else ("yes" if r["agrees"] else "no")]
+               _agreement(r["agrees"], load.fanout[r["strategy"]].max_rel_diff)]
               for r in load.fanout_summary().to_dict("records")]
     profile = load.profile
     shape = (f"<p>{_profile_words(profile)}</p>" if profile is not None and not isinstance(profile, str)
@@ -433,11 +433,22 @@ def _load_section(load: Any, svgs: Mapping[str, str]) -> list[str]:
         _figure(svgs, "messaging", "CPU of the average messaging server against live apps, per fan-out "
                 "strategy (band: 90% interval of the mean); dots are observed daily means."),
         _table(["parameter", "estimate", "90% interval", "unit"], rows, {1: "num", 2: "nowrap"}),
-        *([_table(["strategy", "fan-out parameter", "configured", "measured", "90% interval", "agrees"],
+        *([_table(["strategy", "fan-out parameter", "configured", "measured", "90% interval",
+                   "configured inside interval"],
                   fanout, {2: "num", 3: "num", 4: "nowrap"})] if fanout else []),
         shape,
         "".join(f'<p class="muted">{_e(note)}</p>' for note in load.notes),
     ]
+
+
+def _agreement(agrees: Any, max_rel_diff: float) -> str:
+    """Whether a configured fan-out parameter lies inside its measured interval; a "no" says how far the
+    configured formula's deliveries are from the measured ones, which is what the forecast feels."""
+    if pd.isna(agrees):
+        return "&mdash;"
+    if agrees:
+        return "yes"
+    return "no" if pd.isna(max_rel_diff) else f"no (deliveries differ by up to {max_rel_diff:.1%})"
 
 
 def _maybe(value: Any, fmt: str) -> str:

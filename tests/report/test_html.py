@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from capacity.planning.limits import Watch
-from capacity.report.html import _head, _runway
+from capacity.report.html import _agreement, _head, _runway
 
 END = pd.Timestamp("2011-10-20")
 NaT = pd.NaT
@@ -69,3 +69,14 @@ def test_server_count_is_singular_for_one(servers, said):
     assert said in head
     assert "1 servers" not in head
     assert '<time datetime="2011-10-20">2011-10-20</time>' in head  # the headline's date never wraps
+
+
+@pytest.mark.parametrize(
+    ("agrees", "diff", "said"),
+    [(1.0, 0.002, "yes"), (0.0, 0.0021, "no (deliveries differ by up to 0.2%)"), (0.0, float("nan"), "no"),
+     (float("nan"), float("nan"), "&mdash;")],
+    ids=["inside", "outside-small", "outside-no-diff", "not-configured"],
+)
+def test_fanout_agreement_says_how_far_the_deliveries_are(agrees, diff, said):
+    # a configured parameter just outside a tight interval must not read as a wrong formula
+    assert _agreement(agrees, diff) == said

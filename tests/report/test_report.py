@@ -146,6 +146,14 @@ def test_html_is_self_contained(report):
     assert "Limit: 90% CPU, for the busiest hour of the average server" in head
 
 
+def test_fanout_table_says_what_a_disagreement_costs(report):
+    out, _ = report
+    page = (out / "latest" / "index.html").read_text()
+    # the sample's configured broadcast formula is off by a hair: the page says by how much
+    assert "configured inside interval" in page
+    assert re.search(r"no \(deliveries differ by up to 0\.\d%\)", page)
+
+
 def test_fail_on_risk_exits_3(tmp_path, capsys):
     config = sample_config(tmp_path)
     assert main(["forecast", "--config", str(config), "--out", str(tmp_path / "r"), "--fail-on-risk",
