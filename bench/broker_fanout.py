@@ -964,9 +964,13 @@ def ratios(measured: pd.DataFrame, model: MessagingModel, *, level: float = 0.9,
 
     The measured ratio is a ratio of two sample means, so its interval has two parts, like the
     per-strategy intervals of :func:`compare`: the model's parameter uncertainty (its bootstrap
-    replicates) and the sampling noise of each mean, drawn from the model's noise law
-    (``sd = sqrt(abs_sd^2 + (rel_sd * mean)^2)`` for one window) over the strategy's runs at that N
-    (the windows of one run share its state, so a run, not a window, counts as one reading).
+    replicates) and the sampling noise of each mean over the strategy's runs at that N (the windows
+    of one run share its state, so a run, not a window, counts as one reading). That noise is the
+    strategy's own (:func:`run_noise`): the spread of its run means around their N's mean in the
+    fitted range, with Student's t for the runs it was estimated from. One noise law for both
+    strategies would not do: with a broker per pass, targeted run means scatter by 15-30 % and
+    broadcast ones by 2-10 % on host A. A strategy without two runs at a fitted N falls back to the
+    model's noise law for one window (``sd = sqrt(abs_sd^2 + (rel_sd * mean)^2)``).
 
     Returns
     -------
@@ -994,8 +998,13 @@ def ratios(measured: pd.DataFrame, model: MessagingModel, *, level: float = 0.9,
     sampled = []
     for name, strategy in zip(STRATEGY_NAMES, strategies, strict=True):
         mean = busy_cores(apps[None, :], strategy=strategy, params=model.boot)  # replicates x N [cores]
-        sd = np.sqrt((model.noise["abs_sd"] / 100) ** 2 + (model.noise["rel_sd"] * mean) ** 2)
-        sampled.append(mean + sd / np.sqrt(runs[name].to_numpy(float)) * rng.standard_normal(mean.shape))
+        rel_sd, dof = run_noise(measured, name)
+        if dof > 0:
+            noise = rel_sd * mean * rng.standard_t(dof, mean.shape)
+        else:
+            sd = np.sqrt((model.noise["abs_sd"] / 100) ** 2 + (model.noise["rel_sd"] * mean) ** 2)
+            noise = sd * rng.standard_normal(mean.shape)
+        sampled.append(mean + noise / np.sqrt(runs[name].to_numpy(float)))
     with np.errstate(divide="ignore", invalid="ignore"):
         draws = sampled[0] / sampled[1]
     tail = (1 - level) / 2
@@ -1007,6 +1016,35 @@ def ratios(measured: pd.DataFrame, model: MessagingModel, *, level: float = 0.9,
         "predicted": ratio(model.params, apps), "lower": lo, "upper": hi,
     })
     return table.assign(inside=table["measured"].between(table["lower"], table["upper"]))
+
+
+def run_noise(measured: pd.DataFrame, strategy: str) -> tuple[float, int]:
+    """The relative noise of one run's mean CPU for ``strategy``, from its runs in the fitted range.
+
+    Parameters
+    ----------
+    measured : DataFrame
+        The windows (:func:`cpu_view`), with ``in_fit``, ``strategy``, ``apps``, ``run`` and
+        ``busy_cores``.
+    strategy : str
+
+    Returns
+    -------
+    rel_sd : float
+        Pooled standard deviation of the run means relative to the mean of their N [1].
+    dof : int
+        Its degrees of freedom: runs minus one, summed over the fitted N (0: none to estimate from).
+    """
+    import numpy as np
+
+    rows = measured[measured["in_fit"].astype(bool) & (measured["strategy"] == strategy)]
+    run_means = rows.groupby(["apps", "run"])["busy_cores"].mean()
+    by_n = run_means.groupby(level="apps")
+    centre = by_n.transform("mean")
+    usable = centre > 0
+    dev = (run_means[usable] / centre[usable] - 1).to_numpy()
+    dof = int((by_n.size()[by_n.mean() > 0] - 1).sum())
+    return (float(np.sqrt(np.sum(dev**2) / dof)), dof) if dof > 0 else (float("nan"), 0)
 
 
 def held_out(measured: pd.DataFrame, model: MessagingModel, *, level: float = 0.9,

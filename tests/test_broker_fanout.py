@@ -253,6 +253,26 @@ def test_ticks_and_schedstat():
         bf.cpu_view(measured, "wall")
 
 
+def test_run_noise_is_each_strategys_own():
+    """The ratio's sampling noise comes from each strategy's run means, not one law for both."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for strategy, rel in (("broadcast", 0.03), ("targeted", 0.2)):
+        for apps in (50, 100, 250, 500):
+            for run in range(40):
+                level = 1e-4 * apps * (1 + rel * rng.standard_normal())
+                rows += [{"strategy": strategy, "apps": apps, "run": f"{strategy}{apps}-{run}",
+                          "in_fit": True, "busy_cores": level * (1 + 0.01 * rng.standard_normal())}
+                         for _ in range(2)]
+    frame = pd.DataFrame(rows)
+    # held-out rows are not used to estimate it
+    frame = pd.concat([frame, frame.head(4).assign(apps=2000, in_fit=False, busy_cores=9.0)])
+    for strategy, rel in (("broadcast", 0.03), ("targeted", 0.2)):
+        sd, dof = bf.run_noise(frame, strategy)
+        assert dof == 4 * 39 and sd == pytest.approx(rel, rel=0.15)
+    assert bf.run_noise(frame.assign(in_fit=False), "targeted") == (pytest.approx(math.nan, nan_ok=True), 0)
+
+
 def test_held_out_check_as_written_to_the_json(committed):
     measured, meta, design, model = committed
     check = bf.held_out(measured, model)
