@@ -13,8 +13,9 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -300,9 +301,18 @@ class CVOrigin:
     actual: np.ndarray
 
 
+def _no_nested_coverage() -> float:
+    return float("nan")
+
+
 @dataclass(frozen=True, eq=False)
 class BacktestResult:
-    """Errors and weights of the candidates, the calibrated scale and the coverage figures."""
+    """Errors and weights of the candidates, the calibrated scale and the coverage figures.
+
+    ``nested_coverage()`` computes the strictly forward-looking coverage (each origin at the scale
+    chosen on the checkpoints observed before it) when asked: it is a diagnostic that nothing in the
+    forecast uses, and its scale searches cost about as much as the calibration's own.
+    """
 
     table: pd.DataFrame
     weights: dict[str, float]
@@ -313,7 +323,7 @@ class BacktestResult:
     n_origins: int
     notes: tuple[str, ...]
     cv: tuple[CVOrigin, ...] = ()
-    coverage_nested: float = np.nan
+    nested_coverage: Callable[[], float] = _no_nested_coverage
 
 
 @dataclass(frozen=True, eq=False)
@@ -385,7 +395,9 @@ def run_backtest(
     there reaches ``level``; with nothing observed yet, the fallback weights and scale 1). The final
     fit's weights come from every origin's errors, and its scale from every origin's checkpoints,
     each origin's paths combined with its *own* nested weights: no choice is scored on the data that
-    made it. The reported coverage judges each origin at its own nested scale.
+    made it. The reported coverage judges each scored origin at the scale calibrated on the other
+    scored origins (leave one out); the strictly nested figure, each origin at the scale chosen on
+    the checkpoints observed before it, is :attr:`BacktestResult.nested_coverage`.
     """
     sched = Schedule.of(float(p.t[-1]), horizon)
     origins = every_origin[-n_origins:] if n_origins else []
@@ -421,7 +433,7 @@ def run_backtest(
         wj = _weigh(scaled_all, seen_all[j], model_names)[1] if seen_all[j].any() else {}
         wj = wj or _fallback_weights(o.state)
         own.append(_mixed(p, o.state, wj, t_all[seen_all[j].any(axis=1)], sched.days)[0])
-    scale, coverage, coverage_raw, cal_notes, nested, cov_nested = _calibrate(
+    scale, coverage, coverage_raw, cal_notes, loo_scales, nested_coverage = _calibrate(
         every_origin, own, seen_all, warm, sched, level, seed)
     own = own[warm:]
     mae = {m: float(np.nanmean(absolute[:, k])) if np.isfinite(absolute[:, k]).any() else np.nan
@@ -429,9 +441,9 @@ def run_backtest(
     days = [str((p.dates[0] + pd.Timedelta(days=o.t)).date()) for o in origins[::-1]]
     table = _table(full, w, sched.days, days, n_origins=len(origins), mase=mase, mae=mae)
     usable = [(o, wo) for o, wo in zip(origins, own, strict=True) if o.state.cands]
-    cv = tuple(_cv_origin(p, o, wo, sched.days, s) for (o, wo), s in zip(usable, nested, strict=True))
+    cv = tuple(_cv_origin(p, o, wo, sched.days, s) for (o, wo), s in zip(usable, loo_scales, strict=True))
     return BacktestResult(table, w, scale, coverage, coverage_raw, sched.days, len(origins),
-                          tuple(notes + cal_notes), cv, cov_nested)
+                          tuple(notes + cal_notes), cv, nested_coverage)
 
 
 def _present(cands: Mapping[str, Candidate], w: dict[str, float]) -> dict[str, float]:
@@ -592,22 +604,21 @@ def _calibrate(
     sched: Schedule,
     level: float,
     seed: int | np.random.Generator,
-) -> tuple[float, float, float, list[str], list[float], float]:
+) -> tuple[float, float, float, list[str], list[float], Callable[[], float]]:
     """One scale on the rate uncertainty, chosen on the pooled backtest coverage.
 
     ``origins`` are oldest first; the first ``warm`` are warm-up origins that only feed the nested
     choices of the others. Each origin's paths combine its candidates with its own nested weights
     ``own``. Returns the final scale (on every checkpoint of the scored origins), their coverage with
     each judged at the scale calibrated on the other scored origins, their coverage at scale 1, the
-    notes, those other-origin scales (one per usable scored origin) and the strictly nested coverage:
-    each origin at the scale chosen on the checkpoints of older origins observed before it, at half
-    the horizon or more (at least :data:`_MIN_CAL_CHECKS` of them, else scale 1).
+    notes, those other-origin scales (one per usable scored origin) and a function that computes the
+    strictly nested coverage (:func:`_nested_coverage`) when asked.
     """
     usable = [i for i, o in enumerate(origins) if o.state.cands]
     scored = [r for r, i in enumerate(usable) if i >= warm]
     if len(scored) < 2:
         return 1.0, np.nan, np.nan, ["too few backtest origins could fit a candidate: the paths are "
-                                     "not calibrated"], [1.0] * len(scored), np.nan
+                                     "not calibrated"], [1.0] * len(scored), _no_nested_coverage
     # one generator per origin, so an origin's random numbers never depend on another origin
     seeds = np.random.default_rng(seed).integers(0, 2**63 - 1, size=len(origins))
     grid = CoverageGrid([_draws(origins[i], own[i], sched, np.random.default_rng(seeds[i])) for i in usable],
@@ -619,23 +630,31 @@ def _calibrate(
     if grid.pooled(k, final) < level:
         notes.append("even the widest calibration scale does not reach the nominal coverage")
     one = int(np.argmin(np.abs(SCALE_GRID - 1.0)))
-    # each scored origin judged at the scale calibrated on the other scored origins (leave one out);
-    # the strictly nested alternative (only checkpoints observed before the origin) is reported too
+    # each scored origin judged at the scale calibrated on the other scored origins (leave one out)
     loo_k = []
     for r in scored:
         mask = final.copy()
         mask[r] = False
         loo_k.append(grid.smallest(mask))
+    cov = [grid.origin(r, j) for r, j in zip(scored, loo_k, strict=True)]
+    nested = partial(_nested_coverage, grid, seen[np.ix_(usable, usable)], scored, sched)
+    return (float(SCALE_GRID[k]), float(np.mean(cov)), grid.pooled(one, final), notes,
+            [float(SCALE_GRID[j]) for j in loo_k], nested)
+
+
+def _nested_coverage(grid: CoverageGrid, seen: np.ndarray, scored: list[int], sched: Schedule) -> float:
+    """The strictly nested coverage: each scored origin at the scale chosen on the checkpoints of
+    older origins observed before it, at half the horizon or more (at least
+    :data:`_MIN_CAL_CHECKS` of them, else scale 1). ``seen`` is :func:`_seen` over the usable
+    origins, ``scored`` their indices among those."""
+    one = int(np.argmin(np.abs(grid.grid - 1.0)))
     long = 7 * sched.checks >= sched.days / 2
     nested = []
     for r in scored:
-        mask = seen[usable[r]][usable] & long[None, :]
+        mask = seen[r] & long[None, :]
         j = grid.smallest(mask) if mask.sum() >= _MIN_CAL_CHECKS else one
         nested.append(grid.origin(r, j))
-    nested_k = loo_k
-    cov = [grid.origin(r, j) for r, j in zip(scored, nested_k, strict=True)]
-    return (float(SCALE_GRID[k]), float(np.mean(cov)), grid.pooled(one, final), notes,
-            [float(SCALE_GRID[j]) for j in nested_k], float(np.mean(nested)))
+    return float(np.mean(nested))
 
 
 def _draws(o: Origin, w: dict[str, float], sched: Schedule, rng: np.random.Generator) -> OriginDraws:

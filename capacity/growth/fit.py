@@ -23,7 +23,7 @@ backtest) and :mod:`capacity.growth.paths` (paths and their calibration).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -34,6 +34,7 @@ from capacity.errors import FitError, InputDataError
 from capacity.growth.backtest import CVOrigin, as_series, fit_with_origins, prepare, run_backtest
 from capacity.growth.models import CAP_UNBOUNDED, MODELS, Candidate
 from capacity.growth.paths import Uncertainty, mean_path, simulate_paths
+from capacity.growth.regimes import Segmentation
 from capacity.validation import Interval, Options, Seed, StrList, check_args
 
 if TYPE_CHECKING:
@@ -59,19 +60,14 @@ class GrowthFit:
     ----------
     history : Series
         The observed live app counts (float, sorted, as given: gaps are not filled here).
-    regimes : DataFrame
-        One row per detected change in the rate of new apps: ``date`` (first day of the new
-        regime), ``rate_before``, ``rate_after`` (apps/day), ``ratio`` (after / before),
-        ``lr`` (largest quasi-likelihood-ratio statistic over the dates of a change between the
-        neighbouring regimes), ``prob`` (one minus its p-value under no change, from its simulated
-        null distribution: see :mod:`capacity.growth.regimes`) and ``date_low``/``date_high``
-        (approximate 90 % interval of the date).
+    segmentation : Segmentation
+        The regimes of the rate of new apps at the last observation (see
+        :mod:`capacity.growth.regimes`); :attr:`regimes` is its table of changes.
     backtest : DataFrame
         Per candidate: ``mase`` (mean absolute error at the checkpoints up to the horizon, scaled
         by the in-sample mean absolute change over the horizon), ``mae`` (apps) and ``weight``.
         ``backtest.attrs`` holds the horizon, the origins and the coverage figures (``coverage``,
-        ``coverage_raw`` and ``coverage_nested``: each origin at the scale chosen only on the
-        checkpoints observed before it, the strictly forward-looking figure).
+        ``coverage_raw``; the strictly forward-looking one is :attr:`coverage_nested`).
     weights : Series
         Weight of each fitted candidate in the combined forecast (sums to 1).
     coverage : float
@@ -95,13 +91,17 @@ class GrowthFit:
         Anything the planner should know about the fit.
     cv_origins : tuple of CVOrigin
         What the backtest fitted at each origin (see :meth:`cross_validation`).
+    nested_coverage : callable
+        Computes :attr:`coverage_nested` (a diagnostic the forecast does not need: it runs only when
+        asked).
 
-    Also ``last_date``, ``last_value``, ``rate`` (apps/day now), ``cap`` (apps),
-    ``cap_determined``, ``monotone`` and ``params`` (every candidate's parameters).
+    Also ``regimes`` (the table of changes), ``coverage_nested``, ``last_date``, ``last_value``,
+    ``rate`` (apps/day now), ``cap`` (apps), ``cap_determined``, ``monotone`` and ``params``
+    (every candidate's parameters).
     """
 
     history: pd.Series
-    regimes: pd.DataFrame
+    segmentation: Segmentation = field(repr=False)
     backtest: pd.DataFrame
     weights: pd.Series
     coverage: float
@@ -114,8 +114,32 @@ class GrowthFit:
     failed: dict[str, str] = field(repr=False, default_factory=dict)
     notes: tuple[str, ...] = ()
     cv_origins: tuple[CVOrigin, ...] = field(repr=False, default=())
+    nested_coverage: Callable[[], float] = field(repr=False, default=lambda: float("nan"))
 
     # -- fitted state -------------------------------------------------------------------------
+
+    @property
+    def regimes(self) -> pd.DataFrame:
+        """One row per detected change in the rate of new apps: ``date`` (first day of the new
+        regime), ``rate_before``, ``rate_after`` (apps/day), ``ratio`` (after / before), ``lr``
+        (largest quasi-likelihood-ratio statistic over the dates of a change between the
+        neighbouring regimes), ``prob`` (one minus its p-value under no change, from its simulated
+        null distribution: see :mod:`capacity.growth.regimes`) and ``date_low``/``date_high``
+        (approximate 90 % interval of the date).
+
+        Every change's test runs on first use (the forecast itself needs only the last change's),
+        then the table is kept.
+        """
+        return self.segmentation.table
+
+    @property
+    def coverage_nested(self) -> float:
+        """The strictly forward-looking backtest coverage: each origin's ``level`` interval at the
+        scale chosen only on the checkpoints observed before that origin (scale 1 with fewer than
+        4 of them); NaN when the history is too short. Computed on first use, then kept."""
+        if "_coverage_nested" not in self.__dict__:
+            self.__dict__["_coverage_nested"] = float(self.nested_coverage())
+        return self.__dict__["_coverage_nested"]
 
     @property
     def last_date(self) -> pd.Timestamp:
@@ -370,7 +394,7 @@ class GrowthFit:
         cov = "n/a" if not np.isfinite(self.coverage) else f"{self.coverage:.2f}"
         return (
             f"GrowthFit(last_date={self.last_date.date()}, last_value={self.last_value:,.0f}, "
-            f"rate={self.rate:.4g}/day, regimes={len(self.regimes)}, weights=[{w}], "
+            f"rate={self.rate:.4g}/day, regimes={len(self.segmentation.changes)}, weights=[{w}], "
             f"coverage={cov} at {self.level:.0%}, scale={self.scale:.2f})"
         )
 
@@ -541,16 +565,15 @@ def fit_growth(
         why = "; ".join(f"{m}: {reason}" for m, reason in full.failed.items())
         raise FitError(f"fit_growth: none of the models {names} could be fitted ({why})")
     level = float(level)
-    regimes = full.seg.table  # every change's test, before the backtest asks for the last one's
     bt = run_backtest(prep, full, every_origin, int(horizon_days), int(n_origins), level, seed)
     weights = pd.Series({m: float(bt.weights.get(m, 0.0)) for m in full.cands}, name="weight")
     weights.index.name = "model"
     backtest = bt.table
     backtest.attrs.update(coverage=bt.coverage, coverage_raw=bt.coverage_raw, scale=bt.scale,
-                          level=level, coverage_nested=bt.coverage_nested)
+                          level=level)
     return GrowthFit(
         history=series,
-        regimes=regimes,
+        segmentation=full.seg,
         backtest=backtest,
         weights=weights,
         coverage=bt.coverage,
@@ -563,6 +586,7 @@ def fit_growth(
         failed=full.failed,
         notes=_notes(prep, full, bt),
         cv_origins=bt.cv,
+        nested_coverage=bt.nested_coverage,
     )
 
 

@@ -64,11 +64,9 @@ def _seg_cost(s: np.ndarray, e: np.ndarray) -> np.ndarray:
     """-2 x the maximised Poisson log-likelihood (rate-dependent part) of segments with sums ``s``
     over exposures ``e`` (days); ``0 log 0 = 0``."""
     s = np.asarray(s, dtype=float)
-    pos = s > 0
-    safe = np.where(pos, s, 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(pos, safe / np.where(e > 0, e, 1.0), 1.0)
-    return -2.0 * (np.where(pos, safe * np.log(ratio), 0.0) - s)
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 log 0 is nan here: masked below
+        term = s * np.log(s / np.where(e > 0, e, 1.0))
+    return -2.0 * (np.where(s > 0, term, 0.0) - s)
 
 
 def dispersion(counts: np.ndarray) -> float:

@@ -26,6 +26,27 @@ def test_fit_is_deterministic(sample_apps):
     pd.testing.assert_frame_equal(a.paths(30, seed=1), b.paths(30, seed=1))
 
 
+def test_regimes_table_is_built_on_first_use(sample_apps):
+    # the forecast needs only the last change's test; the table runs every change's, once
+    fit = fit_growth(sample_apps["apps"][:"2010-10-20"])
+    assert "_table" not in fit.segmentation.__dict__
+    used = fit.segmentation.__dict__["_last_prob"]  # what the forecast's mixture weighed the change by
+    table = fit.regimes
+    assert fit.regimes is table and len(table) == len(fit.segmentation.changes) == 1
+    assert table["prob"].iloc[-1] == pytest.approx(used, rel=1e-12)
+    assert table["date"].iloc[-1] == pd.Timestamp("2010-09-06")
+
+
+def test_nested_coverage_is_computed_when_asked(sample_apps):
+    fit = fit_growth(sample_apps["apps"][:"2010-10-20"])
+    assert "_coverage_nested" not in fit.__dict__ and "coverage_nested" not in fit.backtest.attrs
+    nested = fit.coverage_nested
+    assert 0.0 <= nested <= 1.0 and nested != fit.coverage  # another scale per origin than leave-one-out
+    assert fit.coverage_nested == nested
+    short = fit_growth(sample_apps["apps"][:"2009-08-31"])
+    assert np.isnan(short.coverage_nested)
+
+
 def test_gaps_are_filled_and_reported(sample_apps, sample_fit):
     s = sample_apps["apps"][:"2010-10-20"]
     gappy = s.drop(pd.to_datetime(["2010-02-10", "2010-02-11", "2010-02-12", "2010-07-04"]))
