@@ -28,7 +28,7 @@ from capacity.growth.regimes import Segmentation, segment_rate
 
 __all__ = ["MIN_OBS", "MIN_BLOCKS", "Prepared", "as_series", "prepare", "FitState", "fit_state", "observe",
            "fit_states", "BacktestResult", "CVOrigin", "Schedule", "Origin", "fit_with_origins",
-           "run_backtest"]
+           "run_backtest", "no_nested_coverage"]
 
 #: fewest observations and fewest rate blocks (weeks for daily data) a fit accepts
 MIN_OBS = 10
@@ -301,7 +301,8 @@ class CVOrigin:
     actual: np.ndarray
 
 
-def _no_nested_coverage() -> float:
+def no_nested_coverage() -> float:
+    """The strictly nested coverage of a backtest too short to have one: NaN."""
     return float("nan")
 
 
@@ -323,7 +324,7 @@ class BacktestResult:
     n_origins: int
     notes: tuple[str, ...]
     cv: tuple[CVOrigin, ...] = ()
-    nested_coverage: Callable[[], float] = _no_nested_coverage
+    nested_coverage: Callable[[], float] = no_nested_coverage
 
 
 @dataclass(frozen=True, eq=False)
@@ -618,7 +619,7 @@ def _calibrate(
     scored = [r for r, i in enumerate(usable) if i >= warm]
     if len(scored) < 2:
         return 1.0, np.nan, np.nan, ["too few backtest origins could fit a candidate: the paths are "
-                                     "not calibrated"], [1.0] * len(scored), _no_nested_coverage
+                                     "not calibrated"], [1.0] * len(scored), no_nested_coverage
     # one generator per origin, so an origin's random numbers never depend on another origin
     seeds = np.random.default_rng(seed).integers(0, 2**63 - 1, size=len(origins))
     grid = CoverageGrid([_draws(origins[i], own[i], sched, np.random.default_rng(seeds[i])) for i in usable],

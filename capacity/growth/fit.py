@@ -31,7 +31,14 @@ import numpy as np
 import pandas as pd
 
 from capacity.errors import FitError, InputDataError
-from capacity.growth.backtest import CVOrigin, as_series, fit_with_origins, prepare, run_backtest
+from capacity.growth.backtest import (
+    CVOrigin,
+    as_series,
+    fit_with_origins,
+    no_nested_coverage,
+    prepare,
+    run_backtest,
+)
 from capacity.growth.models import CAP_UNBOUNDED, MODELS, Candidate
 from capacity.growth.paths import Uncertainty, mean_path, simulate_paths
 from capacity.growth.regimes import Segmentation
@@ -91,9 +98,6 @@ class GrowthFit:
         Anything the planner should know about the fit.
     cv_origins : tuple of CVOrigin
         What the backtest fitted at each origin (see :meth:`cross_validation`).
-    nested_coverage : callable
-        Computes :attr:`coverage_nested` (a diagnostic the forecast does not need: it runs only when
-        asked).
 
     Also ``regimes`` (the table of changes), ``coverage_nested``, ``last_date``, ``last_value``,
     ``rate`` (apps/day now), ``cap`` (apps), ``cap_determined``, ``monotone`` and ``params``
@@ -114,7 +118,8 @@ class GrowthFit:
     failed: dict[str, str] = field(repr=False, default_factory=dict)
     notes: tuple[str, ...] = ()
     cv_origins: tuple[CVOrigin, ...] = field(repr=False, default=())
-    nested_coverage: Callable[[], float] = field(repr=False, default=lambda: float("nan"))
+    #: computes :attr:`coverage_nested`, a diagnostic the forecast does not need, when it is asked for
+    _nested_coverage: Callable[[], float] = field(repr=False, default=no_nested_coverage)
 
     # -- fitted state -------------------------------------------------------------------------
 
@@ -138,7 +143,7 @@ class GrowthFit:
         scale chosen only on the checkpoints observed before that origin (scale 1 with fewer than
         4 of them); NaN when the history is too short. Computed on first use, then kept."""
         if "_coverage_nested" not in self.__dict__:
-            self.__dict__["_coverage_nested"] = float(self.nested_coverage())
+            self.__dict__["_coverage_nested"] = float(self._nested_coverage())
         return self.__dict__["_coverage_nested"]
 
     @property
@@ -586,7 +591,7 @@ def fit_growth(
         failed=full.failed,
         notes=_notes(prep, full, bt),
         cv_origins=bt.cv,
-        nested_coverage=bt.nested_coverage,
+        _nested_coverage=bt.nested_coverage,
     )
 
 
