@@ -1,7 +1,9 @@
 """Growth forecasts on real registry series: crossing dates, coverage, error, speed (issue 14's protocol).
 
-Run: ``.venv/bin/python bench/growth.py [--workers N] [--series NAME ...]`` (also part of ``make bench``).
-Prints plain-text tables. About 3 minutes on 2 cores for the 15 series of ``data/real/growth``.
+Run: ``.venv/bin/python bench/growth.py [--workers N] [--series NAME ...] [--cases CSV]`` (also part of
+``make bench``). Prints plain-text tables, then the issue's targets on all cases with three digits;
+``--cases`` also writes every case's result. About 3 minutes on 2 cores for the 15 series of
+``data/real/growth``.
 
 Protocol
 --------
@@ -238,11 +240,28 @@ def _row(g: pd.DataFrame) -> pd.Series:
     })
 
 
+def _criteria(all_: pd.Series, worse: pd.Series) -> str:
+    """The issue's targets on all cases, each figure with three digits and whether it is met."""
+    checks = [
+        ("median crossing error vs ETS", all_["xerr_ratio"], "<= 0.75", all_["xerr_ratio"] <= 0.75),
+        ("missed warnings", all_["miss_cap"], "<= 0.10", all_["miss_cap"] <= 0.10),
+        ("80% coverage at 90 days", all_["cov_cap"], "0.77 - 0.83", 0.77 <= all_["cov_cap"] <= 0.83),
+        ("worst series' crossing error vs ETS", worse.max(), "<= 1.25", worse.max() <= 1.25),
+        ("MASE@90", all_["mase_cap"], f"<= ETS's {all_['mase_ets']:.3f}",
+         all_["mase_cap"] <= all_["mase_ets"]),
+    ]
+    return "\n".join(["targets on all cases:"] + [
+        f"  {label:<38} {value:6.3f}  target {target:<16} {'met' if ok else 'NOT met'}"
+        for label, value, target, ok in checks])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--series", nargs="*", help="only these series (file stems)")
     ap.add_argument("--no-speed", action="store_true", help="skip the speed table")
+    ap.add_argument("--cases", type=Path, help="also write every case's result (one row per series, "
+                    "origin and method) to this CSV")
     args = ap.parse_args()
     files = sorted(p for p in (ROOT / "data/real/growth").glob("*.csv")
                    if not p.stem.endswith("_daily") and (not args.series or p.stem in args.series))
@@ -254,6 +273,8 @@ def main() -> None:
         parts = [evaluate(p) for p in files]
     res = pd.DataFrame([r for part in parts for r in part])
     elapsed = time.perf_counter() - t_start
+    if args.cases:
+        res.to_csv(args.cases, index=False)
 
     pd.set_option("display.width", 200)
     fmt = {"origins": "{:.0f}", "xerr_cap": "{:.0f}", "xerr_ets": "{:.0f}", "fail_cap": "{:.0f}",
@@ -274,6 +295,8 @@ def main() -> None:
     print(f"series where capacity's crossing error is worse than ETS's: {int((worse > 1).sum())} of "
           f"{int(worse.notna().sum())}; more than 1.25x worse: {int((worse > 1.25).sum())} "
           f"(worst {worse.idxmax()}: {worse.max():.2f}x)")
+    print()
+    print(_criteria(per.loc["ALL"], worse))
     print()
     print("point baselines on the same cases (no intervals): median crossing error (days), MASE@90 (mean)")
     base = res.groupby("method").agg(xerr=("cross_err", "median"), mase=("mase", "mean"))

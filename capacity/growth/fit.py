@@ -541,8 +541,10 @@ def fit_growth(
        to the inverse of its scaled error there. Each origin's own forecast combines its candidates
        with nested weights: from the checkpoints of older origins observed by its date. A regime
        change too recent for the backtest to judge makes the weights a mixture: the piecewise
-       model (which follows the new regime) gets the change's ``prob``, the backtest's weights
-       share the rest; the final fit and every origin use the same rule.
+       model (which follows the new regime) gets the change's ``prob`` times the chance that the
+       new rate has lasted rather than been a one-off batch (the regime's newer half judged between
+       its older half's rate and the previous regime's, ``segmentation.last_persists``), the
+       backtest's weights share the rest; the final fit and every origin use the same rule.
     3. Paths combine the weighted mean rate with the uncertainty of the current rate, the risk of
        further changes (with the history's frequency and size) and day-to-day noise; one scale on
        the rate uncertainty is calibrated so that the backtest's ``level`` intervals cover as

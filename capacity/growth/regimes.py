@@ -33,6 +33,13 @@ and shared by the tests of its stretches), so the statistic of a short stretch b
 not drowned by the noise of a dispersion estimated from a few blocks.
 ``date_low``/``date_high`` bound the dates whose profile statistic lies within 2.71 of the best one
 (an approximate 90 % interval for the date).
+
+Has the new rate lasted?
+------------------------
+A change can be certain and its new rate still be over: a batch of apps imported over a few weeks,
+then the old pace again. :func:`persistence` gives the chance that the last regime's rate has lasted
+to the end (``last_persists``): its newer half judged between its older half's rate and the previous
+regime's. The forecast's mixture multiplies the change's ``prob`` by it.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["Segmentation", "segment_rate", "dispersion"]
+__all__ = ["Segmentation", "segment_rate", "dispersion", "persistence"]
 
 #: winsorised mean of a chi-square(1) variable capped at its 90 % quantile
 _CHI2_WINSOR90 = 0.831
@@ -411,6 +418,10 @@ class Segmentation:
         Rate of further changes, per day (changes seen plus one, over span plus two years).
     shock_sd : float
         Standard deviation of a change's log rate ratio (pooled with two pseudo-changes of 2x).
+    last_persists : float
+        Probability that the last regime's rate has lasted to the end rather than been a one-off
+        batch: the newer half of the regime judged between the older half's rate and the previous
+        regime's (:func:`persistence`); 1 without a change.
 
     The changes' tests (simulated null replicates) are the costly part of a segmentation and a
     backtest origin needs at most the last change's: :attr:`table` runs them all, on first use,
@@ -426,6 +437,7 @@ class Segmentation:
     noise_var: float
     hazard: float
     shock_sd: float
+    last_persists: float
     _tests: _Changes = field(repr=False)
 
     @property
@@ -549,6 +561,7 @@ def segment_rate(
         hazard=float((k + 1.0) / (float(t[-1] - t[0]) + 730.0)),
         # pooled with two pseudo-changes of 2x
         shock_sd=float(np.sqrt((np.sum(lratio**2) + 2.0 * np.log(2.0) ** 2) / (k + 2.0))),
+        last_persists=persistence(pos_inc, dt, bounds, phi),
         _tests=_Changes(dates, b.c_pos, b.e, cps, min_blocks, low, high),
     )
 
@@ -639,6 +652,44 @@ def _log_ratios(sums_pos: np.ndarray, expo: np.ndarray) -> np.ndarray:
         np.clip(sums_pos[:-1] + 0.5, 1e-9, None) / expo[:-1]
     )
     return np.clip(lratio, -np.log(10.0), np.log(10.0))
+
+
+def persistence(pos_inc: np.ndarray, dt: np.ndarray, bounds: np.ndarray, phi: float) -> float:
+    """Probability that the last regime's rate has lasted, rather than been a one-off batch.
+
+    A change can be certain and still not last: a registry that imports a batch of apps over a few
+    weeks, then returns to its old pace, shows a real change whose new rate is over by the end. The
+    newer half of the last regime (by days) decides between two rates: the older half's (the new
+    rate lasted) and the previous regime's (it was a batch), by their quasi-Poisson likelihood ratio
+    on the newer half's additions, with even prior odds. Rates carry half a count of prior.
+
+    Parameters
+    ----------
+    pos_inc : ndarray
+        Additions per increment (net increments clipped at 0) [apps].
+    dt : ndarray
+        Length of each increment [days].
+    bounds : ndarray of int
+        Regime starts plus the end, as :attr:`Segmentation.bounds`.
+    phi : float
+        Quasi-Poisson dispersion.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 1 without a change.
+    """
+    if len(bounds) < 3:
+        return 1.0
+    prev, start, end = int(bounds[-3]), int(bounds[-2]), int(bounds[-1])
+    elapsed = np.cumsum(dt[start:end])
+    older = elapsed <= elapsed[-1] / 2.0
+    adds, days = pos_inc[start:end], dt[start:end]
+    rate_older = (adds[older].sum() + 0.5) / max(days[older].sum(), 1e-9)
+    rate_before = (pos_inc[prev:start].sum() + 0.5) / max(dt[prev:start].sum(), 1e-9)
+    newer, exposure = adds[~older].sum(), days[~older].sum()
+    llr = (newer * np.log(rate_older / rate_before) - (rate_older - rate_before) * exposure) / phi
+    return float(1.0 / (1.0 + np.exp(-np.clip(llr, -50.0, 50.0))))
 
 
 def _last_noise(b: _Blocks, block: int, start: int, rate: float, phi: float) -> float:

@@ -37,6 +37,11 @@ def sample_fit(sample_apps) -> GrowthFit:
 
 
 @pytest.fixture(scope="session")
+def spdx_apps() -> pd.Series:
+    return real("spdx_licenses")
+
+
+@pytest.fixture(scope="session")
 def krew_fit() -> GrowthFit:
     return fit_growth(real("krew_kubectl_plugins"))
 

@@ -16,6 +16,7 @@ from capacity.growth.regimes import (
     change_prob,
     dispersion,
     pair_prob,
+    persistence,
     segment_rate,
 )
 
@@ -43,11 +44,39 @@ def test_krew_2026_reacceleration_detected(krew_fit):
     assert 0.05 < row["rate_before"] < 0.2
     assert 0.25 < row["rate_after"] < 0.6
     # soft regimes (issue 14): the change is too recent for the backtest to judge, so the weights mix
-    # "the rate has changed" (all on piecewise) with probability prob and the backtest's weights with
-    # the rest; with prob > 0.99 piecewise carries at least that share and the rate is the new one's
-    assert krew_fit.weights["piecewise"] >= row["prob"]
+    # "the rate has changed and lasts" (all on piecewise) with probability prob x last_persists and
+    # the backtest's weights with the rest; the re-acceleration lasted, so piecewise carries at least
+    # that share and the rate is the new one's
+    lasts = krew_fit.segmentation.last_persists
+    assert lasts > 0.99
+    assert krew_fit.weights["piecewise"] >= row["prob"] * lasts
     assert any("too recent" in n and "follows the new regime" in n for n in krew_fit.notes)
     assert krew_fit.rate == pytest.approx(row["rate_after"], rel=0.05)
+
+
+def _daily_adds(rates_days: list[tuple[float, int]], seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.poisson(rate, days) for rate, days in rates_days]).astype(float)
+
+
+def test_persistence_tells_a_batch_from_a_rate_that_lasted():
+    # 300 days at 1/day, then 42 days at 3/day: either the 3/day lasted, or it was a 3-week batch
+    lasting = _daily_adds([(1.0, 300), (3.0, 42)])
+    batch = _daily_adds([(1.0, 300), (3.0, 21), (1.0, 21)])
+    days, bounds = np.ones(342), np.array([0, 300, 342])
+    assert persistence(lasting, days, bounds, phi=1.0) > 0.99
+    assert persistence(batch, days, bounds, phi=1.0) < 0.01
+    # over-dispersed counts are weaker evidence either way
+    assert 0.01 < persistence(batch, days, bounds, phi=8.0) < persistence(batch, days, bounds, phi=1.0) * 1e6
+    assert persistence(batch, days, bounds, phi=8.0) > persistence(batch, days, bounds, phi=1.0)
+    # a slowdown that lasted is a rate that lasted too; without a change there is nothing to doubt
+    slowdown = _daily_adds([(3.0, 300), (1.0, 42)])
+    assert persistence(slowdown, days, bounds, phi=1.0) > 0.99
+    assert persistence(lasting, days, np.array([0, 342]), phi=1.0) == 1.0
+
+
+def test_the_segmentation_reports_whether_its_last_rate_lasted(sample_fit):
+    assert sample_fit.segmentation.last_persists > 0.99  # the sample's 2010 acceleration lasts
 
 
 def test_monthly_input(cran_fit):
