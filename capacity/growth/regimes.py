@@ -677,13 +677,15 @@ def persistence(pos_inc: np.ndarray, dt: np.ndarray, bounds: np.ndarray, phi: fl
     Returns
     -------
     float
-        In [0, 1]; 1 without a change.
+        In [0, 1]; 1 without a change or when the last regime has a single increment.
     """
     if len(bounds) < 3:
         return 1.0
     prev, start, end = int(bounds[-3]), int(bounds[-2]), int(bounds[-1])
     elapsed = np.cumsum(dt[start:end])
     older = elapsed <= elapsed[-1] / 2.0
+    if older.all() or not older.any():  # a regime of one increment has no halves to compare
+        return 1.0
     adds, days = pos_inc[start:end], dt[start:end]
     rate_older = (adds[older].sum() + 0.5) / max(days[older].sum(), 1e-9)
     rate_before = (pos_inc[prev:start].sum() + 0.5) / max(dt[prev:start].sum(), 1e-9)

@@ -73,6 +73,7 @@ def test_persistence_tells_a_batch_from_a_rate_that_lasted():
     slowdown = _daily_adds([(3.0, 300), (1.0, 42)])
     assert persistence(slowdown, days, bounds, phi=1.0) > 0.99
     assert persistence(lasting, days, np.array([0, 342]), phi=1.0) == 1.0
+    assert persistence(lasting, days, np.array([0, 341, 342]), phi=1.0) == 1.0  # one increment: no halves
 
 
 def test_the_segmentation_reports_whether_its_last_rate_lasted(sample_fit):
