@@ -586,7 +586,7 @@ def _mixed(
     # Why the chance that the new rate lasts is judged on the regime's own newer half, not on its age
     # or the history's change hazard (bench/growth.py's 625 cases, MASE@90, ETS 0.589): with the
     # change's probability alone 0.639, since the changes that hurt are batches, certain (prob ~ 1) but
-    # over by the end, and their newer half shows it: 0.595. A Lindy survival age / (age + d) gets 0.587
+    # over by the end, and their newer half shows it: 0.594. A Lindy survival age / (age + d) gets 0.587
     # but halves the sample's lasting 2010 acceleration (its 2010-12-08 milestone falls out of the band)
     # and puts helm_stable_charts at 1.29x ETS; an exponential survival at the change hazard 0.624.
     prob = _recent_prob(p, state, judges)

@@ -659,7 +659,7 @@ def persistence(pos_inc: np.ndarray, dt: np.ndarray, bounds: np.ndarray, phi: fl
 
     A change can be certain and still not last: a registry that imports a batch of apps over a few
     weeks, then returns to its old pace, shows a real change whose new rate is over by the end. The
-    newer half of the last regime (by days) decides between two rates: the older half's (the new
+    newer half of the last regime's increments decides between two rates: the older half's (the new
     rate lasted) and the previous regime's (it was a batch), by their quasi-Poisson likelihood ratio
     on the newer half's additions, with even prior odds. Rates carry half a count of prior.
 
@@ -682,10 +682,11 @@ def persistence(pos_inc: np.ndarray, dt: np.ndarray, bounds: np.ndarray, phi: fl
     if len(bounds) < 3:
         return 1.0
     prev, start, end = int(bounds[-3]), int(bounds[-2]), int(bounds[-1])
-    elapsed = np.cumsum(dt[start:end])
-    older = elapsed <= elapsed[-1] / 2.0
-    if older.all() or not older.any():  # a regime of one increment has no halves to compare
+    n = end - start
+    if n < 2:  # a regime of one increment has no halves to compare
         return 1.0
+    # halves by count, not by days: monthly increments differ in length, and each half must hold one
+    older = np.arange(n) < (n + 1) // 2
     adds, days = pos_inc[start:end], dt[start:end]
     rate_older = (adds[older].sum() + 0.5) / max(days[older].sum(), 1e-9)
     rate_before = (pos_inc[prev:start].sum() + 0.5) / max(dt[prev:start].sum(), 1e-9)

@@ -76,6 +76,16 @@ def test_persistence_tells_a_batch_from_a_rate_that_lasted():
     assert persistence(lasting, days, np.array([0, 341, 342]), phi=1.0) == 1.0  # one increment: no halves
 
 
+def test_persistence_of_a_two_month_regime_in_monthly_data():
+    # months of unequal length: each half holds one month, whichever is longer
+    months = np.array([31.0, 30, 31, 30, 31, 31, 30, 31, 30, 31, 31, 28])
+    bounds = np.array([0, 10, 12])
+    lasting = np.array([10.0] * 10 + [30, 29])
+    batch = np.array([10.0] * 10 + [30, 9])
+    assert persistence(lasting, months, bounds, phi=1.0) > 0.99
+    assert persistence(batch, months, bounds, phi=1.0) < 0.01
+
+
 def test_the_segmentation_reports_whether_its_last_rate_lasted(sample_fit):
     assert sample_fit.segmentation.last_persists > 0.99  # the sample's 2010 acceleration lasts
 
