@@ -263,6 +263,8 @@ def main() -> None:
     ap.add_argument("--cases", type=Path, help="also write every case's result (one row per series, "
                     "origin and method) to this CSV")
     args = ap.parse_args()
+    if args.cases and not args.cases.parent.is_dir():
+        ap.error(f"--cases {args.cases}: no such directory {args.cases.parent}")
     files = sorted(p for p in (ROOT / "data/real/growth").glob("*.csv")
                    if not p.stem.endswith("_daily") and (not args.series or p.stem in args.series))
     t_start = time.perf_counter()

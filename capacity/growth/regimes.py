@@ -402,7 +402,7 @@ class Segmentation:
     ----------
     bounds : ndarray of int
         Increment indices where each regime starts, plus ``n_increments`` at the end (increment
-        ``i`` is ``y[i] - y[i-1]``, so regimes cover ``bounds[k]..bounds[k+1]-1``).
+        ``i`` is ``y[i+1] - y[i]``, so regimes cover ``bounds[k]..bounds[k+1]-1``).
     rates : ndarray
         Net rate of each regime, apps/day.
     phi : float
@@ -421,7 +421,8 @@ class Segmentation:
     last_persists : float
         Probability that the last regime's rate has lasted to the end rather than been a one-off
         batch: the newer half of the regime judged between the older half's rate and the previous
-        regime's (:func:`persistence`); 1 without a change.
+        regime's (:func:`persistence`); 1 without a change, for a regime of one increment, or when
+        the newer half has not retreated towards the previous rate.
 
     The changes' tests (simulated null replicates) are the costly part of a segmentation and a
     backtest origin needs at most the last change's: :attr:`table` runs them all, on first use,
@@ -661,7 +662,9 @@ def persistence(pos_inc: np.ndarray, dt: np.ndarray, bounds: np.ndarray, phi: fl
     weeks, then returns to its old pace, shows a real change whose new rate is over by the end. The
     newer half of the last regime's increments decides between two rates: the older half's (the new
     rate lasted) and the previous regime's (it was a batch), by their quasi-Poisson likelihood ratio
-    on the newer half's additions, with even prior odds. Rates carry half a count of prior.
+    on the newer half's additions, with even prior odds. Rates carry half a count of prior. A newer
+    half that has not retreated from the older half's rate towards the previous one (in the
+    direction of the change) is no sign of a batch: the chance is then 1.
 
     Parameters
     ----------
@@ -691,6 +694,12 @@ def persistence(pos_inc: np.ndarray, dt: np.ndarray, bounds: np.ndarray, phi: fl
     rate_older = (adds[older].sum() + 0.5) / max(days[older].sum(), 1e-9)
     rate_before = (pos_inc[prev:start].sum() + 0.5) / max(dt[prev:start].sum(), 1e-9)
     newer, exposure = adds[~older].sum(), days[~older].sum()
+    rate_newer = (newer + 0.5) / max(exposure, 1e-9)
+    rate_regime = (adds.sum() + 0.5) / max(days.sum(), 1e-9)
+    # a batch predicts a retreat towards the old pace; a newer half at or beyond the older half's rate,
+    # in the change's direction (a surge still speeding up), is no evidence of one
+    if (rate_newer - rate_older) * np.sign(rate_regime - rate_before) >= 0:
+        return 1.0
     llr = (newer * np.log(rate_older / rate_before) - (rate_older - rate_before) * exposure) / phi
     return float(1.0 / (1.0 + np.exp(-np.clip(llr, -50.0, 50.0))))
 

@@ -66,9 +66,14 @@ def test_persistence_tells_a_batch_from_a_rate_that_lasted():
     days, bounds = np.ones(342), np.array([0, 300, 342])
     assert persistence(lasting, days, bounds, phi=1.0) > 0.99
     assert persistence(batch, days, bounds, phi=1.0) < 0.01
-    # over-dispersed counts are weaker evidence either way
-    assert 0.01 < persistence(batch, days, bounds, phi=8.0) < persistence(batch, days, bounds, phi=1.0) * 1e6
-    assert persistence(batch, days, bounds, phi=8.0) > persistence(batch, days, bounds, phi=1.0)
+    # over-dispersed counts are weaker evidence
+    assert persistence(batch, days, bounds, phi=8.0) > max(persistence(batch, days, bounds, phi=1.0), 0.01)
+    # a surge still speeding up (the older half near the old pace, the newer far above) has not retreated
+    surge = np.r_[np.ones(300), 0.9 * np.ones(7), 5.0 * np.ones(7)]
+    assert persistence(surge, np.ones(314), np.array([0, 300, 314]), phi=1.0) == 1.0
+    # the batch is judged against the regime before it, not against all earlier history
+    three = _daily_adds([(5.0, 200), (1.0, 100), (3.0, 21), (1.0, 21)])
+    assert persistence(three, np.ones(342), np.array([0, 200, 300, 342]), phi=1.0) < 0.01
     # a slowdown that lasted is a rate that lasted too; without a change there is nothing to doubt
     slowdown = _daily_adds([(3.0, 300), (1.0, 42)])
     assert persistence(slowdown, days, bounds, phi=1.0) > 0.99
