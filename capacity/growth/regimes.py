@@ -680,7 +680,8 @@ def persistence(pos_inc: np.ndarray, dt: np.ndarray, bounds: np.ndarray, phi: fl
     Returns
     -------
     float
-        In [0, 1]; 1 without a change or when the last regime has a single increment.
+        In [0, 1]; 1 without a change, for a last regime of a single increment, or when its newer
+        half has not retreated towards the previous rate.
     """
     if len(bounds) < 3:
         return 1.0
@@ -691,11 +692,13 @@ def persistence(pos_inc: np.ndarray, dt: np.ndarray, bounds: np.ndarray, phi: fl
     # halves by count, not by days: monthly increments differ in length, and each half must hold one
     older = np.arange(n) < (n + 1) // 2
     adds, days = pos_inc[start:end], dt[start:end]
-    rate_older = (adds[older].sum() + 0.5) / max(days[older].sum(), 1e-9)
-    rate_before = (pos_inc[prev:start].sum() + 0.5) / max(dt[prev:start].sum(), 1e-9)
+
+    def rate(a: np.ndarray, d: np.ndarray) -> float:
+        return (a.sum() + 0.5) / max(d.sum(), 1e-9)
+
+    rate_older, rate_newer = rate(adds[older], days[older]), rate(adds[~older], days[~older])
+    rate_before, rate_regime = rate(pos_inc[prev:start], dt[prev:start]), rate(adds, days)
     newer, exposure = adds[~older].sum(), days[~older].sum()
-    rate_newer = (newer + 0.5) / max(exposure, 1e-9)
-    rate_regime = (adds.sum() + 0.5) / max(days.sum(), 1e-9)
     # a batch predicts a retreat towards the old pace; a newer half at or beyond the older half's rate,
     # in the change's direction (a surge still speeding up), is no evidence of one
     if (rate_newer - rate_older) * np.sign(rate_regime - rate_before) >= 0:
