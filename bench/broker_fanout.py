@@ -88,6 +88,11 @@ from typing import TYPE_CHECKING, Any
 
 # Worker processes are spawned and import this module: numpy, pandas, redis and capacity are imported
 # inside the functions that need them, so that the workers start fast.
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:  # the bench's sibling module, also when this file is loaded by path (tests)
+    sys.path.append(_HERE)
+import broker_transport as transport  # noqa: E402
+
 if TYPE_CHECKING:
     import altair as alt
     import pandas as pd
@@ -715,6 +720,10 @@ def _window_row(a: dict[str, Any], b: dict[str, Any], *, design: Design, sweep: 
         "max_lag_ms": lag_ms, "client_cores": (b["clients"] - a["clients"]) / clk / wall,
         "machine_busy_cores": busy / max(total, 1) * (os.cpu_count() or 1),
         "connections": design.base_components + design.hosts(apps),
+        "data_segments": b["segments"] - a["segments"],
+        # the publisher's PUBLISH and the broker's reply take a segment each (one round trip per message)
+        "segments_per_delivery": ((b["segments"] - a["segments"] - 2 * published) / deliveries
+                                  if deliveries else float("nan")),
     }
 
 
@@ -776,7 +785,7 @@ def _measure_run(ctx: Any, sweep: Sweep, design: Design, server: Server, apps: i
             return {"t": time.monotonic(), "ticks": cpu_ticks(server.pid), "ns": cpu_ns(server.pid),
                     "clients": sum(cpu_ticks(p) for p in clients), "machine": machine_ticks(),
                     "published": stats[0], "deliveries": stats[1],
-                    "received": received.value + hist[LAT_BINS]}
+                    "received": received.value + hist[LAT_BINS], "segments": transport.data_segments()}
 
         rows = _measure_windows(sweep, snapshot, publisher, stats, window_s, patience, left, design=design,
                                 apps=apps, strategy=strategy, rate=rate, run=run)
@@ -933,16 +942,19 @@ def compare(measured: pd.DataFrame, model: MessagingModel, *, level: float = 0.9
         mean), mean_lower/mean_upper (interval of the mean: parameter uncertainty), lower/upper
         (interval for one window: parameters plus window-to-window noise), inside (measured within
         lower..upper), windows_inside (share of single windows within it), latency_p50_ms and
-        latency_p99_ms (median over the runs).
+        latency_p99_ms (median over the runs), segments_per_delivery (mean; NaN for runs that did
+        not count segments).
     """
     import pandas as pd
 
     measured = cpu_view(measured, cpu)
+    if "segments_per_delivery" not in measured:
+        measured = measured.assign(segments_per_delivery=float("nan"))
     table = measured.groupby(["apps", "strategy"], sort=True).agg(
         in_fit=("in_fit", "all"), deliveries=("deliveries_per_message", "mean"), rate=("rate", "mean"),
         windows=("cpu_percent", "size"), measured=("cpu_percent", "mean"),
         measured_sd=("cpu_percent", "std"), latency_p50_ms=("latency_p50_ms", "median"),
-        latency_p99_ms=("latency_p99_ms", "median"),
+        latency_p99_ms=("latency_p99_ms", "median"), segments_per_delivery=("segments_per_delivery", "mean"),
     ).reset_index()
     pred = model.predict(table["apps"], strategy=table["strategy"].to_numpy(), servers=1, level=level)
     table["predicted"] = pred["mean"].to_numpy()
@@ -954,7 +966,8 @@ def compare(measured: pd.DataFrame, model: MessagingModel, *, level: float = 0.9
                                .groupby([merged["apps"], merged["strategy"]]).mean().to_numpy())
     return pd.DataFrame(table[["apps", "strategy", "in_fit", "deliveries", "rate", "windows", "measured",
                                "measured_sd", "predicted", "mean_lower", "mean_upper", "lower", "upper",
-                               "inside", "windows_inside", "latency_p50_ms", "latency_p99_ms"]])
+                               "inside", "windows_inside", "latency_p50_ms", "latency_p99_ms",
+                               "segments_per_delivery"]])
 
 
 def ratios(measured: pd.DataFrame, model: MessagingModel, *, level: float = 0.9,
@@ -1202,6 +1215,7 @@ def _print_tables(measured: pd.DataFrame, model: MessagingModel, level: float, c
         f"window {level:.0%}": interval(table["lower"], table["upper"], ".3f"),
         "in": table["inside"].map({True: "yes", False: "NO"}),
         "p50 ms": table["latency_p50_ms"].round(2), "p99 ms": table["latency_p99_ms"].round(2),
+        "seg/del": table["segments_per_delivery"].round(2),
     })
     show_ratio = pd.DataFrame({
         "N": ratio["apps"], "role": ratio["in_fit"].map(fit), "measured b/t": ratio["measured"].round(2),
@@ -1235,6 +1249,9 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="when the subscribers drain, as a share of the period between bursts")
     parser.add_argument("--unix", action="store_true",
                         help="clients connect over a Unix socket instead of loopback TCP (a diagnostic)")
+    parser.add_argument("--private-network", action=argparse.BooleanOptionalAction, default=True,
+                        help="run in a network namespace of its own with the transport held fixed "
+                             "(default; needs root): see bench/broker_transport.py")
     parser.add_argument("--budget-s", type=float, default=600.0, help="abort after this many seconds")
     parser.add_argument("--fresh-broker", action=argparse.BooleanOptionalAction, default=True,
                         help="start a new broker for each pass (default), or keep one for the sweep")
@@ -1255,6 +1272,21 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _network(private: bool) -> dict[str, Any]:
+    """Enter a private network (:func:`broker_transport.private_network`) if asked and allowed; what
+    the run's transport is, for its JSON."""
+    if private:
+        try:
+            settings = transport.private_network()
+        except OSError as exc:
+            print(f"broker_fanout: no private network ({exc}); the transport is the host's, and "
+                  f"deliveries may share TCP segments (data/measured/README.md)", file=sys.stderr)
+        else:
+            print(f"broker_fanout: private network namespace, {settings}", flush=True)
+            return {"private": True, "settings": settings}
+    return {"private": False, "settings": transport.transport_settings()}
+
+
 def _experiment(args: argparse.Namespace, started: float) -> tuple[pd.DataFrame, dict[str, Any], Design]:
     """Run the sweep on a private broker; the windows and the run's metadata."""
     # SIGTERM unwinds like Ctrl-C, so the finally blocks stop the workers and the server
@@ -1265,6 +1297,7 @@ def _experiment(args: argparse.Namespace, started: float) -> tuple[pd.DataFrame,
                      **{k: v for k, v in given.items() if v is not None}})
     design = Design(apps_per_host=args.apps_per_host)
     executable = ensure_redis_server(install=not args.no_install)
+    network = _network(args.private_network)
     print(f"broker_fanout: N = {list(sweep.apps)}, {sweep.rate_per_app:g} msg/s per app in "
           f"{sweep.tick_hz:g} bursts/s; {sweep.passes} passes of {sweep.windows} x {sweep.window_s:g} s "
           f"windows per (N, strategy); {design}", flush=True)
@@ -1290,7 +1323,7 @@ def _experiment(args: argparse.Namespace, started: float) -> tuple[pd.DataFrame,
             "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "environment": seen[-1], "brokers": len(seen),
             "design": {"base_components": design.base_components, "apps_per_host": design.apps_per_host},
-            "transport": "unix socket" if args.unix else "loopback TCP",
+            "transport": "unix socket" if args.unix else "loopback TCP", "network": network,
             "strategies": design.strategy_tables(), "sweep": asdict(sweep),
             "fit": {"cores_per_server": 1, "servers": 1, "censor_at": 100.0, "block_days": 1,
                     "fit_apps": list(sweep.apps[:-1]), "predict_apps": sweep.apps[-1]}}
@@ -1312,6 +1345,9 @@ def _notes(measured: pd.DataFrame, meta: dict[str, Any]) -> None:
         "had bursts longer than half their period (the rig saturates; see data/measured/README.md)":
             measured["max_lag_ms"] > half_period_ms,
     }
+    if "segments_per_delivery" in measured:  # runs before 2026-12-03 did not count segments
+        checks["shared TCP segments between deliveries (< 0.9 segments per delivery): the transport "
+               "coalesced writes (data/measured/README.md)"] = measured["segments_per_delivery"] < 0.9
     for what, bad in checks.items():
         if bad.any():
             print(f"note: {int(bad.sum())} of {len(measured)} windows {what}", file=sys.stderr)

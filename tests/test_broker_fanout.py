@@ -110,6 +110,36 @@ def test_cpu_readings_of_this_process_agree():
     assert abs(ticks - ns) <= 2 / CLK + 0.02  # the same time, rounded to ticks
 
 
+PRIVATE_NETWORK_PROBE = """
+import os, socket, sys, time
+sys.path.insert(0, sys.argv[1])
+import broker_transport as t
+settings = t.private_network()
+server = socket.create_server(("127.0.0.1", 0))
+client = socket.create_connection(server.getsockname())
+client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+peer, _ = server.accept()
+before = t.data_segments()
+for _ in range(50):  # an idle connection with TCP_NODELAY sends each write at once, in a segment of its own
+    client.sendall(b"x" * 40)
+    peer.recv(100)
+    time.sleep(0.002)
+print(settings["net/ipv4/tcp_congestion_control"], settings["net/ipv4/tcp_slow_start_after_idle"],
+      t.data_segments() - before)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a network namespace of its own needs root")
+def test_private_network_holds_the_transport_and_counts_its_segments():
+    import subprocess
+
+    host = bf.transport.transport_settings()
+    out = subprocess.run([sys.executable, "-c", PRIVATE_NETWORK_PROBE, str(BENCH)], capture_output=True,
+                         text=True, timeout=60, check=True).stdout.split()
+    assert out == ["cubic", "0", "50"]
+    assert bf.transport.transport_settings() == host  # the host's network is untouched
+
+
 def test_missing_server_is_named(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(RuntimeError, match=r"redis-server is not installed \(Debian: apt-get install"):
