@@ -25,10 +25,10 @@ loopback port, persistence off (``--save '' --appendonly no``). For each app cou
   each run: the probe (router 0, a redis-py PubSub) then blocks on its socket and histograms
   publish-to-delivery times.
 
-Two choices remove effects of the set-up that would make a message's or a delivery's cost depend
-on N (both found by measuring; data/measured/README.md has the numbers and what remains: over TCP
-a delivery still gets cheaper as each connection's message rate grows, which ``--unix`` shows is
-TCP's doing):
+Three choices remove effects of the set-up that would make a message's or a delivery's cost depend
+on N or on the broker process (all found by measuring; data/measured/README.md has the numbers and
+what remains: over TCP a delivery still gets cheaper as each connection's message rate grows, which
+``--unix`` shows is TCP's doing):
 
 - **Bursts.** Messages are sent in ``tick_hz`` bursts per second instead of evenly spread. At these
   scaled-down rates (7-300 messages/s) an evenly paced broker goes idle between messages and each
@@ -42,6 +42,12 @@ TCP's doing):
   writes take a load-dependent share of it off the broker's bill. The subscribers therefore poll
   their sockets half-way between bursts (and never block, so the broker never pays to wake them),
   with receive buffers large enough for a whole burst.
+- **A network of its own** (``--private-network``, the default when root). The broker's cost is
+  mostly per TCP segment, and on the host's loopback (BBR, the window restarted after each gap
+  between bursts) the kernel coalesced half the largest broadcast's deliveries into shared segments
+  in some broker processes and not in others, halving their CPU. In a network namespace of its own
+  (:mod:`broker_transport`: CUBIC, no restart after idle) every delivery takes a segment of its own;
+  each window's ``segments_per_delivery`` shows it.
 
 The bulk subscribers speak RESP on raw sockets and only count what they drain: a redis-py PubSub
 parses every message in Python, which at the largest broadcast (~70,000 deliveries/s) would cost

@@ -319,10 +319,13 @@ md(f"With {service_ms:g} ms of CPU per message, a single-threaded broker keeps t
 # fan-out is measured from PUBLISH's receiver counts, and the cost form lets a delivery get cheaper as its
 # connection gets busier (TCP's acknowledgements; chosen by held-out error). The model is fitted on the
 # smaller app counts of **both** strategies; the **largest** app count is held out and predicted. The
-# machine, versions, settings and the validation runs are in `data/measured/README.md`: on one host the
-# held-out broadcast CPU was predicted within 5%, on another (a faster one) over-predicted by 55-71%,
-# because there a delivery's cost drops sharply beyond the fitted rates. Extrapolating a broker's cost
-# to twice the measured load is a hypothesis to check on the host that matters, not a guarantee.
+# machine, versions, settings and the validation runs are in `data/measured/README.md`. Over loopback a
+# delivery's cost is mostly the TCP segment that carries it, and on the host's own network the kernel
+# sometimes coalesced the largest broadcast's deliveries into shared segments, at half the CPU, which
+# nothing at smaller N foreshadows: the held-out broadcast was then over-predicted by 19-71%. The bench
+# now runs in a network namespace of its own where every delivery takes a segment, and there the three
+# runs of the check predicted it within 3%. Extrapolating a broker's cost to twice the measured load is
+# a hypothesis to check on the host and network that matter, not a guarantee.
 
 # %%
 broker_csv = "../data/measured/redis_fanout.csv"  # written by bench/broker_fanout.py
