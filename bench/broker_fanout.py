@@ -726,11 +726,17 @@ def _window_row(a: dict[str, Any], b: dict[str, Any], *, design: Design, sweep: 
         "max_lag_ms": lag_ms, "client_cores": (b["clients"] - a["clients"]) / clk / wall,
         "machine_busy_cores": busy / max(total, 1) * (os.cpu_count() or 1),
         "connections": design.base_components + design.hosts(apps),
-        "data_segments": b["segments"] - a["segments"],
-        # the publisher's PUBLISH and the broker's reply take a segment each (one round trip per message)
-        "segments_per_delivery": ((b["segments"] - a["segments"] - 2 * published) / deliveries
-                                  if deliveries else float("nan")),
+        **_segments(a, b, published, deliveries),
     }
+
+
+def _segments(a: dict[str, Any], b: dict[str, Any], published: int, deliveries: int) -> dict[str, float]:
+    """A window's TCP segments (NaN where they were not counted, see :func:`_measure_run`)."""
+    data = b["segments"] - a["segments"]
+    # the publisher's PUBLISH and the broker's reply take a segment each (one round trip per message)
+    per_delivery = (data - 2 * published) / deliveries if deliveries else math.nan
+    return {"data_segments": data, "retransmitted_segments": b["retransmitted"] - a["retransmitted"],
+            "segments_per_delivery": per_delivery}
 
 
 def _measure_windows(sweep: Sweep, snapshot: Callable[[], dict[str, Any]], publisher: Any, stats: Any,
@@ -786,12 +792,17 @@ def _measure_run(ctx: Any, sweep: Sweep, design: Design, server: Server, apps: i
             window_s = max(round(sweep.window_s * sweep.tick_hz), 1) / sweep.tick_hz
             _until_gap(clock, phase=0.75)
         clients = [publisher.pid] + [w.pid for w in workers]
+        # the namespace's TCP counters are the bench's own only in its private network, and a Unix
+        # socket sends no TCP segments at all
+        tcp = transport.in_private_network() and not server.unix
 
         def snapshot() -> dict[str, Any]:
             return {"t": time.monotonic(), "ticks": cpu_ticks(server.pid), "ns": cpu_ns(server.pid),
                     "clients": sum(cpu_ticks(p) for p in clients), "machine": machine_ticks(),
                     "published": stats[0], "deliveries": stats[1],
-                    "received": received.value + hist[LAT_BINS], "segments": transport.data_segments()}
+                    "received": received.value + hist[LAT_BINS],
+                    "segments": transport.data_segments() if tcp else math.nan,
+                    "retransmitted": transport.retransmitted_segments() if tcp else math.nan}
 
         rows = _measure_windows(sweep, snapshot, publisher, stats, window_s, patience, left, design=design,
                                 apps=apps, strategy=strategy, rate=rate, run=run)
@@ -1279,8 +1290,14 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _network(private: bool) -> dict[str, Any]:
-    """Enter a private network (:func:`broker_transport.private_network`) if asked and allowed; what
-    the run's transport is, for its JSON."""
+    """Enter a private network (:func:`broker_transport.private_network`) if asked and allowed.
+
+    Returns
+    -------
+    dict
+        For the run's JSON: ``private`` (bool), ``settings`` (:data:`broker_transport.TRANSPORT`'s
+        values) and ``tcp`` (every ``net.ipv4.tcp_*`` setting in force).
+    """
     if private:
         try:
             settings = transport.private_network()
@@ -1289,8 +1306,8 @@ def _network(private: bool) -> dict[str, Any]:
                   f"deliveries may share TCP segments (data/measured/README.md)", file=sys.stderr)
         else:
             print(f"broker_fanout: private network namespace, {settings}", flush=True)
-            return {"private": True, "settings": settings}
-    return {"private": False, "settings": transport.transport_settings()}
+            return {"private": True, "settings": settings, "tcp": transport.tcp_sysctls()}
+    return {"private": False, "settings": transport.transport_settings(), "tcp": transport.tcp_sysctls()}
 
 
 def _experiment(args: argparse.Namespace, started: float) -> tuple[pd.DataFrame, dict[str, Any], Design]:

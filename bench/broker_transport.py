@@ -12,8 +12,8 @@ measured").
 
 :func:`private_network` moves the bench into a network namespace of its own where the window never
 limits these rates: CUBIC, and no restart of the window after idle. Every delivery then leaves in a
-segment of its own at every N, as it does on a busy production connection whose window has
-grown, and the namespace's counters (:func:`data_segments`) count only the bench's own traffic.
+segment of its own at every N, and the namespace's counters (:func:`data_segments`,
+:func:`retransmitted_segments`) count only the bench's own traffic.
 """
 
 from __future__ import annotations
@@ -24,20 +24,25 @@ import fcntl
 import os
 import socket
 import struct
+import threading
 
 CLONE_NEWNET = 0x40000000  # <linux/sched.h>
+TCP_SYSCTLS = "/proc/sys/net/ipv4"
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1  # <linux/sockios.h>, <net/if.h>
 IFREQ = "16sh22x"  # struct ifreq on 64-bit Linux: the name, then ifr_flags in the 24-byte union
 
 #: what :func:`private_network` sets inside its namespace (``/proc/sys`` paths)
 TRANSPORT = {"net/ipv4/tcp_congestion_control": "cubic", "net/ipv4/tcp_slow_start_after_idle": "0"}
 
+_private = False  # set once this process is in the namespace of private_network()
+
 
 def private_network() -> dict[str, str]:
-    """Move this process into a new network namespace with loopback up and :data:`TRANSPORT` set.
+    """Move the calling thread into a new network namespace with loopback up and :data:`TRANSPORT` set.
 
-    Processes started afterwards (the broker and the bench's clients) inherit the namespace; the
-    host's network and settings are untouched. Call it before starting any of them.
+    Processes it starts afterwards (the broker and the bench's clients) inherit the namespace; the
+    host's network and settings are untouched. Call it from the main thread before any other thread
+    or process is started: ``unshare`` moves only the calling thread.
 
     Returns
     -------
@@ -47,22 +52,48 @@ def private_network() -> dict[str, str]:
     Raises
     ------
     OSError
-        When the kernel refuses (``unshare(CLONE_NEWNET)`` needs root or CAP_SYS_ADMIN), or a
-        setting did not take.
+        When the kernel refuses (``unshare(CLONE_NEWNET)`` needs CAP_SYS_ADMIN), another thread runs,
+        or a setting did not take; the thread is then back in the namespace it started in.
     """
+    global _private
+    if threading.active_count() != 1:
+        raise OSError("private_network() must run before any other thread starts")
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"unshare(CLONE_NEWNET): {os.strerror(err)}")
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        if libc.unshare(CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"unshare(CLONE_NEWNET): {os.strerror(err)}")
+        try:
+            settings = _set_up()
+        except OSError:
+            if libc.setns(home, CLONE_NEWNET) != 0:  # half set up: go back rather than run in it
+                err = ctypes.get_errno()
+                raise OSError(err, f"setns back to the host's network: {os.strerror(err)}") from None
+            raise
+    finally:
+        os.close(home)
+    _private = True
+    return settings
+
+
+def _set_up() -> dict[str, str]:
+    """Loopback up and :data:`TRANSPORT` written in the current namespace; its settings, checked."""
     _loopback_up()
     for key, value in TRANSPORT.items():
         with open(f"/proc/sys/{key}", "w") as f:
             f.write(value)
     settings = transport_settings()
-    wrong = {k: v for k, v in settings.items() if v != TRANSPORT[k]}
+    wrong = {k: settings.get(k) for k in TRANSPORT if settings.get(k) != TRANSPORT[k]}
     if wrong:
         raise OSError(f"the private network did not take {wrong} (wanted {TRANSPORT})")
     return settings
+
+
+def in_private_network() -> bool:
+    """Whether this process entered :func:`private_network`: only then do the counters of
+    :func:`data_segments` and :func:`retransmitted_segments` hold the bench's own traffic alone."""
+    return _private
 
 
 def _loopback_up() -> None:
@@ -73,7 +104,13 @@ def _loopback_up() -> None:
 
 
 def transport_settings() -> dict[str, str]:
-    """The current network namespace's values of the :data:`TRANSPORT` settings."""
+    """The current network namespace's values of the :data:`TRANSPORT` settings.
+
+    Returns
+    -------
+    dict
+        ``/proc/sys`` path to value; a setting that cannot be read is left out.
+    """
     values = {}
     for key in TRANSPORT:
         with contextlib.suppress(OSError), open(f"/proc/sys/{key}") as f:
@@ -81,12 +118,44 @@ def transport_settings() -> dict[str, str]:
     return values
 
 
-def data_segments() -> int:
-    """TCP segments with new data sent in this network namespace since it began (``TCPOrigDataSent``
-    of ``/proc/net/netstat``; retransmissions and pure acknowledgements are not counted)."""
-    with open("/proc/net/netstat") as f:
+def tcp_sysctls() -> dict[str, str]:
+    """Every ``net.ipv4.tcp_*`` setting of the current namespace (a new namespace starts from the
+    kernel's defaults, not the host's values), for the run's JSON.
+
+    Returns
+    -------
+    dict
+        Setting name to value, whitespace collapsed.
+    """
+    values = {}
+    for name in sorted(os.listdir(TCP_SYSCTLS)):
+        if name.startswith("tcp_"):
+            with contextlib.suppress(OSError), open(f"{TCP_SYSCTLS}/{name}") as f:
+                values[name] = " ".join(f.read().split())
+    return values
+
+
+def _counters(path: str, prefix: str) -> dict[str, int]:
+    """The counters of one protocol line pair (``prefix``) of ``/proc/thread-self/net/<path>``: the
+    calling thread's namespace, which :func:`private_network` changed (``/proc/net`` would follow
+    the main thread's)."""
+    with open(f"/proc/thread-self/net/{path}") as f:
         lines = f.read().splitlines()
     for header, values in zip(lines[::2], lines[1::2], strict=True):
-        if header.startswith("TcpExt:"):
-            return int(dict(zip(header.split()[1:], values.split()[1:], strict=True))["TCPOrigDataSent"])
-    raise OSError("/proc/net/netstat has no TcpExt line")
+        if header.startswith(prefix):
+            return {k: int(v) for k, v in zip(header.split()[1:], values.split()[1:], strict=True)}
+    raise OSError(f"/proc/thread-self/net/{path} has no {prefix} line")
+
+
+def data_segments() -> int:
+    """TCP segments with new data sent in this network namespace so far (``TCPOrigDataSent``).
+
+    Retransmissions and pure acknowledgements are not counted (:func:`retransmitted_segments`).
+    """
+    return _counters("netstat", "TcpExt:")["TCPOrigDataSent"]
+
+
+def retransmitted_segments() -> int:
+    """TCP segments retransmitted in this network namespace so far (``RetransSegs``; loss probes
+    included)."""
+    return _counters("snmp", "Tcp:")["RetransSegs"]

@@ -320,11 +320,12 @@ md(f"With {service_ms:g} ms of CPU per message, a single-threaded broker keeps t
 # connection gets busier (TCP's acknowledgements; chosen by held-out error). The model is fitted on the
 # smaller app counts of **both** strategies; the **largest** app count is held out and predicted. The
 # machine, versions, settings and the validation runs are in `data/measured/README.md`. Over loopback a
-# delivery's cost is mostly the TCP segment that carries it, and on the host's own network the kernel
+# delivery's cost follows the TCP segments that carry it, and on one host's own network the kernel
 # sometimes coalesced the largest broadcast's deliveries into shared segments, at half the CPU, which
-# nothing at smaller N foreshadows: the held-out broadcast was then over-predicted by 19-71%. The bench
-# now runs in a network namespace of its own where every delivery takes a segment, and there the three
-# runs of the check predicted it within 3%. Extrapolating a broker's cost to twice the measured load is
+# nothing at smaller N foreshadows: the held-out broadcast was then over-predicted by 19-60% (by 55-71%
+# on another host, where segments were not counted). The bench now runs in a network namespace of its
+# own where every delivery takes a segment; there, on that host, the three runs of the check predicted
+# it within 3%. Extrapolating a broker's cost to twice the measured load is
 # a hypothesis to check on the host and network that matter, not a guarantee.
 
 # %%
