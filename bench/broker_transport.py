@@ -111,11 +111,9 @@ def transport_settings() -> dict[str, str]:
     dict
         ``/proc/sys`` path to value; a setting that cannot be read is left out.
     """
-    values = {}
-    for key in TRANSPORT:
-        with contextlib.suppress(OSError), open(f"/proc/sys/{key}") as f:
-            values[key] = f.read().strip()
-    return values
+    tcp = tcp_sysctls()
+    names = {key: key.rsplit("/", 1)[1] for key in TRANSPORT}
+    return {key: tcp[name] for key, name in names.items() if name in tcp}
 
 
 def tcp_sysctls() -> dict[str, str]:

@@ -51,11 +51,8 @@ def _counters(pid: int) -> dict[str, int]:
     for line in Path("/proc/softirqs").read_text().splitlines():
         if "NET_RX" in line:
             d.update({f"netrx{i}": int(x) for i, x in enumerate(line.split()[1:])})
-    for fn in ("/proc/net/snmp", "/proc/net/netstat"):
-        lines = Path(fn).read_text().splitlines()
-        for h, v in zip(lines[::2], lines[1::2], strict=True):
-            if h.startswith(("Tcp:", "TcpExt:")):
-                d.update({k: int(x) for k, x in zip(h.split()[1:], v.split()[1:], strict=True) if k in TCP})
+    for path, prefix in (("snmp", "Tcp:"), ("netstat", "TcpExt:")):
+        d.update({k: v for k, v in bf.transport._counters(path, prefix).items() if k in TCP})
     stat = Path(f"/proc/{pid}/stat").read_text()
     d["broker_cpu"] = int(stat[stat.rindex(")") + 2:].split()[36])
     for tid in os.listdir(f"/proc/{pid}/task"):
