@@ -1,6 +1,6 @@
 """Validate the messaging cost model ``busy_cores = u0 + a*N + b*N*F_s(N)`` on a real Redis broker.
 
-Run: ``.venv/bin/python bench/broker_fanout.py`` (``make bench-broker``; about 8 min on 2 cores).
+Run: ``.venv/bin/python bench/broker_fanout.py`` (``make bench-broker``; about 16 min on 2 cores).
 ``--quick`` is a ~30 s smoke run (writes nothing unless ``--out``); ``--from-csv`` refits a saved run.
 
 Experiment
@@ -18,7 +18,7 @@ loopback port, persistence off (``--save '' --appendonly no``). For each app cou
   PUBLISH's reply (the broker's own delivery count) is recorded and checked against ``F(N)``.
 - **CPU**: per steady window, the server's on-CPU time from ``/proc/<pid>/task/*/schedstat`` (ns)
   over wall time = busy cores (the fit's measure); ``(utime + stime)`` from ``/proc/<pid>/stat``
-  (ticks) is kept as a cross-check. Four passes over N (descending, ascending, ...) replicate every
+  (ticks) is kept as a cross-check. Eight passes over N (descending, ascending, ...) replicate every
   (N, strategy) run, so drift in the machine's other load is not confounded with N, and each pass
   runs on a broker process of its own (:func:`measure_fresh`), so that one process's memory layout
   does not offset every reading at the largest N alike. A latency window follows the CPU windows of
@@ -184,7 +184,10 @@ class Sweep:
     #: app counts N, ascending; the largest is held out of the fit and predicted
     apps: tuple[int, ...] = (50, 100, 250, 500, 1000, 2000)
     rate_per_app: float = 0.15  #: messages per app per second
-    passes: int = 4  #: replicate passes over ``apps`` (descending, ascending, ...), each on a fresh broker
+    #: replicate passes over ``apps`` (descending, ascending, ...), each on a fresh broker; eight, because
+    #: the machine's speed moves a pass's mean at N = 2000 by a standard error of 5-9 % in a run of four
+    #: (data/measured/README.md), too close to the check's 10 %
+    passes: int = 8
     windows: int = 2  #: CPU windows per (N, strategy) run
     window_s: float = 3.0  #: window length (rounded to whole bursts)
     warmup_s: float = 0.75  #: wait after the first message before the first window
@@ -198,7 +201,7 @@ class Sweep:
     #: taken while it is busier is measured again (other load makes the broker's deliveries dearer)
     quiet_cores: float = 0.35
     #: the longest the whole sweep spends waiting for quiet and re-measuring windows [s]
-    patience_s: float = 45.0
+    patience_s: float = 90.0
     #: the longest one run waits for quiet before it starts [s]
     wait_s: float = 5.0
 
@@ -209,6 +212,12 @@ class Sweep:
             raise ValueError("rate_per_app and window_s must be > 0, warmup_s and tick_hz >= 0")
         if self.windows < 1 or self.passes < 1 or self.payload_bytes < 32:
             raise ValueError("windows and passes must be >= 1 and payload_bytes >= 32")
+
+    def budget_s(self) -> float:
+        """The wall time past which a sweep is aborted: twice what its runs should take, plus the
+        patience for quiet [s] (a run spends about 2 s starting its publisher and settling)."""
+        run_s = self.warmup_s + self.windows * self.window_s + self.latency_s + 2.0
+        return 2 * self.passes * len(self.apps) * 2 * run_s + self.patience_s
 
 
 QUICK = Sweep(apps=(50, 200, 600), passes=1, windows=3, window_s=1.0, warmup_s=0.5, latency_s=0.5)
@@ -395,11 +404,22 @@ def cpu_ns(pid: int) -> int:
     return total
 
 
-def machine_ticks() -> tuple[int, int]:
-    """(busy, total) clock ticks of the whole machine, from ``/proc/stat``."""
+#: the first eight columns of /proc/stat's ``cpu`` line, in clock ticks
+STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def machine_stat() -> dict[str, int]:
+    """The whole machine's clock ticks by kind (:data:`STAT_FIELDS`), from ``/proc/stat``."""
     with open("/proc/stat") as f:
         values = [int(v) for v in f.readline().split()[1:9]]
-    return sum(values) - values[3] - values[4], sum(values)  # idle and iowait are not busy
+    return dict(zip(STAT_FIELDS, values, strict=True))
+
+
+def machine_ticks(stat: dict[str, int] | None = None) -> tuple[int, int]:
+    """(busy, total) clock ticks of the whole machine; idle and iowait are not busy."""
+    stat = machine_stat() if stat is None else stat
+    total = sum(stat.values())
+    return total - stat["idle"] - stat["iowait"], total
 
 
 # --------------------------------------------------------------------------------------------
@@ -711,7 +731,9 @@ def _window_row(a: dict[str, Any], b: dict[str, Any], *, design: Design, sweep: 
     wall = b["t"] - a["t"]
     cpu_s = (b["ticks"] - a["ticks"]) / clk
     published, deliveries = b["published"] - a["published"], b["deliveries"] - a["deliveries"]
-    busy, total = (y - x for x, y in zip(a["machine"], b["machine"], strict=True))
+    ticks = {k: b["machine"][k] - a["machine"][k] for k in STAT_FIELDS}
+    busy, total = machine_ticks(ticks)
+    cores = (os.cpu_count() or 1) / max(total, 1)  # a tick's share of the machine, in cores
     return {
         "timestamp": pd.Timestamp("2000-01-01") + pd.Timedelta(days=run, hours=window),
         "server": "redis", "cpu_percent": 100 * cpu_s / wall, "strategy": strategy, "servers": 1,
@@ -724,7 +746,10 @@ def _window_row(a: dict[str, Any], b: dict[str, Any], *, design: Design, sweep: 
         "fanout_design": design.deliveries(apps, strategy), "received": b["received"] - a["received"],
         "cpu_us_per_message": 1e6 * cpu_s / published if published else float("nan"),
         "max_lag_ms": lag_ms, "client_cores": (b["clients"] - a["clients"]) / clk / wall,
-        "machine_busy_cores": busy / max(total, 1) * (os.cpu_count() or 1),
+        "machine_busy_cores": busy * cores,
+        # where the rest of the machine's load went: interrupts, the hypervisor (steal), processes
+        "machine_softirq_cores": (ticks["irq"] + ticks["softirq"]) * cores,
+        "machine_steal_cores": ticks["steal"] * cores,
         "connections": design.base_components + design.hosts(apps),
         **_segments(a, b, published, deliveries),
     }
@@ -798,7 +823,7 @@ def _measure_run(ctx: Any, sweep: Sweep, design: Design, server: Server, apps: i
 
         def snapshot() -> dict[str, Any]:
             return {"t": time.monotonic(), "ticks": cpu_ticks(server.pid), "ns": cpu_ns(server.pid),
-                    "clients": sum(cpu_ticks(p) for p in clients), "machine": machine_ticks(),
+                    "clients": sum(cpu_ticks(p) for p in clients), "machine": machine_stat(),
                     "published": stats[0], "deliveries": stats[1],
                     "received": received.value + hist[LAT_BINS],
                     "segments": transport.data_segments() if tcp else math.nan,
@@ -1269,7 +1294,8 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--private-network", action=argparse.BooleanOptionalAction, default=True,
                         help="run in a network namespace of its own with the transport held fixed "
                              "(default; needs root): see bench/broker_transport.py")
-    parser.add_argument("--budget-s", type=float, default=600.0, help="abort after this many seconds")
+    parser.add_argument("--budget-s", type=float,
+                        help="abort after this many seconds (default: twice what the sweep should take)")
     parser.add_argument("--fresh-broker", action=argparse.BooleanOptionalAction, default=True,
                         help="start a new broker for each pass (default), or keep one for the sweep")
     parser.add_argument("--no-install", action="store_true", help="fail instead of installing redis-server")
@@ -1337,11 +1363,12 @@ def _experiment(args: argparse.Namespace, started: float) -> tuple[pd.DataFrame,
             yield server
 
     say = lambda line: print(line, flush=True)  # noqa: E731
+    budget_s = args.budget_s if args.budget_s is not None else sweep.budget_s()
     if args.fresh_broker:
-        measured = measure_fresh(sweep, design, start=start, budget_s=args.budget_s, progress=say)
+        measured = measure_fresh(sweep, design, start=start, budget_s=budget_s, progress=say)
     else:
         with start() as server:
-            measured = measure(sweep, design, server=server, budget_s=args.budget_s, progress=say)
+            measured = measure(sweep, design, server=server, budget_s=budget_s, progress=say)
     meta = {"experiment": "bench/broker_fanout.py",
             "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "environment": seen[-1], "brokers": len(seen),
@@ -1464,8 +1491,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from capacity.errors import CapacityError
+
     try:
         sys.exit(main())
     except KeyboardInterrupt:  # the finally blocks have stopped the workers and the server
         print("broker_fanout: interrupted; the broker and its clients are stopped", file=sys.stderr)
         sys.exit(130)
+    except CapacityError as exc:  # e.g. a sweep too small to fit; what was measured is saved already
+        print(f"broker_fanout: {exc}", file=sys.stderr)
+        sys.exit(1)
