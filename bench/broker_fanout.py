@@ -49,6 +49,11 @@ what remains: over TCP a delivery still gets cheaper as each connection's messag
   (:mod:`broker_transport`: CUBIC, no restart after idle) every delivery takes a segment of its own;
   each window's ``segments_per_delivery`` shows it.
 
+Two disturbances of a shared machine are measured and avoided rather than modelled: a window in
+which the machine's other processes used more than ``quiet_cores``, or in which the hypervisor took
+more than ``quiet_steal_cores`` (steal time: in such windows the same work took the broker and its
+clients up to half as long again), is measured again, at most twice.
+
 The bulk subscribers speak RESP on raw sockets and only count what they drain: a redis-py PubSub
 parses every message in Python, which at the largest broadcast (~70,000 deliveries/s) would cost
 the clients more CPU than the broker. The publisher, the probe and administration use ``redis``.
@@ -200,8 +205,11 @@ class Sweep:
     #: the rest of the machine counts as quiet below this load [cores]: a run waits for it, and a window
     #: taken while it is busier is measured again (other load makes the broker's deliveries dearer)
     quiet_cores: float = 0.35
+    #: a window in which the hypervisor took more than this [cores] (steal time: another guest ran on
+    #: this VM's CPUs, and the same work then takes the broker more CPU time) is measured again
+    quiet_steal_cores: float = 0.02
     #: the longest the whole sweep spends waiting for quiet and re-measuring windows [s]
-    patience_s: float = 90.0
+    patience_s: float = 150.0
     #: the longest one run waits for quiet before it starts [s]
     wait_s: float = 5.0
 
@@ -581,11 +589,12 @@ def _stop_all(processes: Sequence[Any]) -> None:
 def _progress_line(pass_: int, apps: int, strategy: str, new: list[dict[str, Any]], patience: float) -> str:
     mean = {k: sum(r[k] for r in new) / len(new) for k in ("cpu_percent", "rate", "client_cores")}
     other = sum(r["machine_busy_cores"] - r["busy_cores"] - r["client_cores"] for r in new) / len(new)
+    steal = sum(r["machine_steal_cores"] for r in new) / len(new)
     retried = sum(r["attempts"] - 1 for r in new)
     return (f"pass {pass_ + 1} N={apps:>5} {strategy:<9} F={new[0]['fanout_design']:>4}  "
             f"cpu={mean['cpu_percent']:6.2f} %  rate={mean['rate']:6.1f}/s  p50="
             f"{new[0]['latency_p50_ms']:6.2f} ms  clients={mean['client_cores']:.2f} cores  "
-            f"other={other:.2f} cores  retried={retried}  patience left={patience:.0f} s")
+            f"other={other:.2f} cores (steal {steal:.2f})  retried={retried}  patience left={patience:.0f} s")
 
 
 def measure(sweep: Sweep = Sweep(), design: Design = Design(), *, server: Server,
@@ -764,11 +773,18 @@ def _segments(a: dict[str, Any], b: dict[str, Any], published: int, deliveries: 
             "segments_per_delivery": per_delivery}
 
 
+def _disturbed(row: dict[str, Any], sweep: Sweep) -> bool:
+    """Whether a window was taken while the rest of the machine, or the hypervisor, was busy."""
+    other = row["machine_busy_cores"] - row["busy_cores"] - row["client_cores"]
+    return other > sweep.quiet_cores or row["machine_steal_cores"] > sweep.quiet_steal_cores
+
+
 def _measure_windows(sweep: Sweep, snapshot: Callable[[], dict[str, Any]], publisher: Any, stats: Any,
                      window_s: float, patience: list[float], left: Callable[[str], float],
                      **row: Any) -> list[dict[str, Any]]:
     """The run's CPU windows, back to back. A window in which the rest of the machine used more than
-    ``quiet_cores`` is measured again (at most twice, while the sweep's patience lasts)."""
+    ``quiet_cores``, or the hypervisor more than ``quiet_steal_cores``, is measured again (at most
+    twice, while the sweep's patience lasts)."""
     rows, end = [], time.monotonic()
     for window in range(sweep.windows):
         for attempt in range(3):
@@ -784,8 +800,7 @@ def _measure_windows(sweep: Sweep, snapshot: Callable[[], dict[str, Any]], publi
             b = snapshot()
             new = _window_row(a, b, sweep=sweep, window=window, measured_at=measured_at,
                               lag_ms=stats[2] / 1000, **row)
-            other = new["machine_busy_cores"] - new["busy_cores"] - new["client_cores"]
-            if other <= sweep.quiet_cores or attempt == 2 or patience[0] - patience[1] < window_s:
+            if not _disturbed(new, sweep) or attempt == 2 or patience[0] - patience[1] < window_s:
                 break
             patience[0] -= window_s
         rows.append({**new, "attempts": attempt + 1})
@@ -1395,6 +1410,10 @@ def _notes(measured: pd.DataFrame, meta: dict[str, Any]) -> None:
         "had bursts longer than half their period (the rig saturates; see data/measured/README.md)":
             measured["max_lag_ms"] > half_period_ms,
     }
+    if "machine_steal_cores" in measured:  # runs before 2026-12-03 evening did not record steal time
+        steal = float(meta.get("sweep", {}).get("quiet_steal_cores", Sweep().quiet_steal_cores))
+        checks[f"were kept with the hypervisor taking > {steal:g} cores (steal time: their CPU reads "
+               f"high; data/measured/README.md)"] = measured["machine_steal_cores"] > steal
     if "segments_per_delivery" in measured:  # runs before 2026-12-03 did not count segments
         checks["shared TCP segments between deliveries (< 0.9 segments per delivery): the transport "
                "coalesced writes (data/measured/README.md)"] = measured["segments_per_delivery"] < 0.9

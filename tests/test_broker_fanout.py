@@ -386,6 +386,50 @@ def test_the_budget_is_twice_what_the_sweep_should_take():
     assert sweep.passes == 8  # data/measured/README.md: four passes left the check's mean too noisy
 
 
+class _Alive:
+    exitcode = None
+
+    def is_alive(self) -> bool:
+        return True
+
+
+def _scripted_snapshots(steal_ticks: list[int]):
+    """Snapshots whose machine took ``steal_ticks[i]`` ticks of steal time in window attempt ``i``
+    (of 200 ticks in all); the broker and the clients used 20 ticks each, nothing else ran."""
+    count = {"n": 0}
+
+    def snapshot() -> dict:
+        n = count["n"]
+        count["n"] += 1
+        i, closing = divmod(n, 2)
+        steal = sum(steal_ticks[:i]) + (steal_ticks[i] if closing else 0)
+        busy = 40 * (i + closing)  # cumulative ticks of the broker and the clients
+        return {"t": time.monotonic(), "ticks": 20 * (i + closing), "ns": 0,
+                "clients": 20 * (i + closing), "published": 0, "deliveries": 0, "received": 0,
+                "segments": math.nan, "retransmitted": math.nan,
+                "machine": {"user": busy, "nice": 0, "system": 0, "iowait": 0, "irq": 0, "softirq": 0,
+                            "steal": steal, "idle": 200 * (i + closing) - busy - steal}}
+    return snapshot
+
+
+@pytest.mark.parametrize(("steal_ticks", "attempts", "patience_left"), [
+    ([0, 0], [1, 1], 10.0),               # a quiet hypervisor: no window is measured again
+    ([30, 0, 0], [2, 1], 10.0 - 0.01),    # steal in the first window: measured once more
+    ([30, 30, 30, 0], [3, 1], 10.0 - 0.02),  # at most three attempts; the last is kept
+])
+def test_windows_the_hypervisor_took_time_from_are_measured_again(steal_ticks, attempts, patience_left):
+    sweep = bf.Sweep(windows=2)
+    patience = [10.0, 0.0]
+    rows = bf._measure_windows(sweep, _scripted_snapshots(steal_ticks), _Alive(), [0, 0, 0], 0.01,
+                               patience, lambda what: 1.0, design=bf.Design(), apps=100,
+                               strategy="broadcast", rate=15.0, run=0)
+    assert [r["attempts"] for r in rows] == attempts
+    assert patience[0] == pytest.approx(patience_left)
+    cores = os.cpu_count() / 200  # one tick of the 200 as cores
+    assert rows[0]["machine_steal_cores"] == pytest.approx(steal_ticks[attempts[0] - 1] * cores)
+    assert rows[0]["machine_busy_cores"] == pytest.approx((40 + steal_ticks[attempts[0] - 1]) * cores)
+
+
 def test_command_line_refits_a_saved_csv(capsys):
     assert bf.main(["--from-csv", str(MEASURED)]) == 0
     out = capsys.readouterr().out
