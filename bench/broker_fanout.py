@@ -208,7 +208,8 @@ class Sweep:
     #: a window in which the hypervisor took more than this [cores] (steal time: another guest ran on
     #: this VM's CPUs, and the same work then takes the broker more CPU time) is measured again
     quiet_steal_cores: float = 0.02
-    #: the longest the whole sweep spends waiting for quiet and re-measuring windows [s]
+    #: the longest one call of :func:`measure` spends waiting for quiet and re-measuring windows [s]:
+    #: one pass, as :func:`measure_fresh` (the default) runs each pass on a broker of its own
     patience_s: float = 150.0
     #: the longest one run waits for quiet before it starts [s]
     wait_s: float = 5.0
@@ -222,10 +223,10 @@ class Sweep:
             raise ValueError("windows and passes must be >= 1 and payload_bytes >= 32")
 
     def budget_s(self) -> float:
-        """The wall time past which a sweep is aborted: twice what its runs should take, plus the
-        patience for quiet [s] (a run spends about 2 s starting its publisher and settling)."""
+        """The wall time past which a sweep is aborted: twice what its runs should take, plus each
+        pass's patience for quiet [s] (a run spends about 2 s starting its publisher and settling)."""
         run_s = self.warmup_s + self.windows * self.window_s + self.latency_s + 2.0
-        return 2 * self.passes * len(self.apps) * 2 * run_s + self.patience_s
+        return self.passes * (2 * len(self.apps) * 2 * run_s + self.patience_s)
 
 
 QUICK = Sweep(apps=(50, 200, 600), passes=1, windows=3, window_s=1.0, warmup_s=0.5, latency_s=0.5)
@@ -631,7 +632,7 @@ def measure(sweep: Sweep = Sweep(), design: Design = Design(), *, server: Server
 
     ctx = mp.get_context("spawn")
     admin = server.client(socket_timeout=5)
-    # waiting for quiet is shared by every run of the sweep, and never takes more than 15 % of the budget;
+    # waiting for quiet is shared by every run of this call, and never takes more than 15 % of the budget;
     # half of it is kept for the held-out runs, whose readings the check rests on
     initial = min(sweep.patience_s, 0.15 * budget_s)
     patience = [initial, 0.0]

@@ -324,9 +324,10 @@ md(f"With {service_ms:g} ms of CPU per message, a single-threaded broker keeps t
 # sometimes coalesced the largest broadcast's deliveries into shared segments, at half the CPU, which
 # nothing at smaller N foreshadows: the held-out broadcast was then over-predicted by 19-60% (by 55-71%
 # on another host, where segments were not counted). The bench now runs in a network namespace of its
-# own where every delivery takes a segment; there, on that host, the three runs of the check predicted
-# it within 3%. Extrapolating a broker's cost to twice the measured load is a hypothesis to check on
-# the host and network that matter, not a guarantee.
+# own where every delivery takes a segment; there, on that host, three runs in a row predicted it
+# within 3%, and later runs missed by 11-16% whenever the VM's hypervisor gave its CPUs to other
+# guests (steal time), which makes the same work cost more. Extrapolating a broker's cost to twice the
+# measured load is a hypothesis to check on the host and network that matter, not a guarantee.
 
 # %%
 broker_csv = "../data/measured/redis_fanout.csv"  # written by bench/broker_fanout.py

@@ -381,7 +381,7 @@ def test_the_budget_is_twice_what_the_sweep_should_take():
     sweep = bf.Sweep()
     run_s = sweep.warmup_s + sweep.windows * sweep.window_s + sweep.latency_s + 2.0
     runs = sweep.passes * len(sweep.apps) * 2
-    assert sweep.budget_s() == 2 * runs * run_s + sweep.patience_s
+    assert sweep.budget_s() == 2 * runs * run_s + sweep.passes * sweep.patience_s  # patience is per pass
     assert bf.replace(sweep, passes=4).budget_s() < sweep.budget_s()
     assert sweep.passes == 8  # data/measured/README.md: four passes left the check's mean too noisy
 
