@@ -325,8 +325,9 @@ md(f"With {service_ms:g} ms of CPU per message, a single-threaded broker keeps t
 # nothing at smaller N foreshadows: the held-out broadcast was then over-predicted by 19-60% (by 55-71%
 # on another host, where segments were not counted). The bench now runs in a network namespace of its
 # own where every delivery takes a segment; there, on that host, three runs in a row predicted it
-# within 3%, and later runs missed by 11-16% whenever the VM's hypervisor gave its CPUs to other
-# guests (steal time), which makes the same work cost more. Extrapolating a broker's cost to twice the
+# within -3.1 to +2.8%. Later runs, with eight passes and steal-time windows measured again, met the
+# check in one run of three and missed by 11-16% in runs where the VM's hypervisor gave much of its
+# CPUs to other guests (steal time), mostly at the largest N. Extrapolating a broker's cost to twice the
 # measured load is a hypothesis to check on the host and network that matter, not a guarantee.
 
 # %%

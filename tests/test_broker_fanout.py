@@ -393,41 +393,66 @@ class _Alive:
         return True
 
 
-def _scripted_snapshots(steal_ticks: list[int]):
-    """Snapshots whose machine took ``steal_ticks[i]`` ticks of steal time in window attempt ``i``
-    (of 200 ticks in all); the broker and the clients used 20 ticks each, nothing else ran."""
+def _scripted_snapshots(steal_ticks: list[int], other_ticks: list[int] | None = None):
+    """Snapshots whose machine took ``steal_ticks[i]`` ticks of steal time and other processes
+    ``other_ticks[i]`` ticks in window attempt ``i`` (of 200 ticks in all); the broker and its
+    clients used none."""
+    other_ticks = other_ticks or [0] * len(steal_ticks)
     count = {"n": 0}
 
     def snapshot() -> dict:
-        n = count["n"]
+        i, closing = divmod(count["n"], 2)
         count["n"] += 1
-        i, closing = divmod(n, 2)
         steal = sum(steal_ticks[:i]) + (steal_ticks[i] if closing else 0)
-        busy = 40 * (i + closing)  # cumulative ticks of the broker and the clients
-        return {"t": time.monotonic(), "ticks": 20 * (i + closing), "ns": 0,
-                "clients": 20 * (i + closing), "published": 0, "deliveries": 0, "received": 0,
-                "segments": math.nan, "retransmitted": math.nan,
-                "machine": {"user": busy, "nice": 0, "system": 0, "iowait": 0, "irq": 0, "softirq": 0,
-                            "steal": steal, "idle": 200 * (i + closing) - busy - steal}}
+        other = sum(other_ticks[:i]) + (other_ticks[i] if closing else 0)
+        return {"t": time.monotonic(), "ticks": 0, "ns": 0, "clients": 0, "published": 0,
+                "deliveries": 0, "received": 0, "segments": math.nan, "retransmitted": math.nan,
+                "machine": {"user": other, "nice": 0, "system": 0, "iowait": 0, "irq": 0, "softirq": 0,
+                            "steal": steal, "idle": 200 * (i + closing) - other - steal}}
     return snapshot
 
 
-@pytest.mark.parametrize(("steal_ticks", "attempts", "patience_left"), [
-    ([0, 0], [1, 1], 10.0),               # a quiet hypervisor: no window is measured again
-    ([30, 0, 0], [2, 1], 10.0 - 0.01),    # steal in the first window: measured once more
-    ([30, 30, 30, 0], [3, 1], 10.0 - 0.02),  # at most three attempts; the last is kept
+def _windows(snapshot, patience: list[float]) -> list[dict]:
+    return bf._measure_windows(bf.Sweep(windows=2), snapshot, _Alive(), [0, 0, 0], 0.01, patience,
+                               lambda what: 1.0, design=bf.Design(), apps=100, strategy="broadcast",
+                               rate=15.0, run=0)
+
+
+@pytest.mark.parametrize(("steal_ticks", "other_ticks", "attempts", "patience_left"), [
+    ([0, 0], None, [1, 1], 10.0),                     # a quiet machine: nothing is measured again
+    ([30, 0, 0], None, [2, 1], 10.0 - 0.01),          # steal in the first window: once more
+    ([30, 30, 30, 0], None, [3, 1], 10.0 - 0.02),     # at most three attempts; the last is kept
+    ([1, 0, 0], [0, 0, 0], [1, 1], 10.0),             # 0.01 cores of steal is quiet enough
+    ([0, 0, 0], [60, 0, 0], [2, 1], 10.0 - 0.01),     # other processes (0.6 cores): once more
+    ([0, 0, 0], [20, 0, 0], [1, 1], 10.0),            # 0.2 cores of other load is quiet enough
 ])
-def test_windows_the_hypervisor_took_time_from_are_measured_again(steal_ticks, attempts, patience_left):
-    sweep = bf.Sweep(windows=2)
+def test_windows_the_hypervisor_took_time_from_are_measured_again(steal_ticks, other_ticks, attempts,
+                                                                   patience_left):
     patience = [10.0, 0.0]
-    rows = bf._measure_windows(sweep, _scripted_snapshots(steal_ticks), _Alive(), [0, 0, 0], 0.01,
-                               patience, lambda what: 1.0, design=bf.Design(), apps=100,
-                               strategy="broadcast", rate=15.0, run=0)
+    rows = _windows(_scripted_snapshots(steal_ticks, other_ticks), patience)
     assert [r["attempts"] for r in rows] == attempts
     assert patience[0] == pytest.approx(patience_left)
     cores = os.cpu_count() / 200  # one tick of the 200 as cores
-    assert rows[0]["machine_steal_cores"] == pytest.approx(steal_ticks[attempts[0] - 1] * cores)
-    assert rows[0]["machine_busy_cores"] == pytest.approx((40 + steal_ticks[attempts[0] - 1]) * cores)
+    kept = attempts[0] - 1
+    assert rows[0]["machine_steal_cores"] == pytest.approx(steal_ticks[kept] * cores)
+    other = (other_ticks or [0] * len(steal_ticks))[kept]
+    assert rows[0]["machine_busy_cores"] == pytest.approx((other + steal_ticks[kept]) * cores)
+
+
+def test_windows_are_not_measured_again_past_the_patience_floor():
+    # what is left above the floor (reserved for the held-out runs) is less than one window
+    patience = [1.005, 1.0]
+    rows = _windows(_scripted_snapshots([30, 30, 0]), patience)
+    assert [r["attempts"] for r in rows] == [1, 1] and patience[0] == pytest.approx(1.005)
+
+
+def test_machine_stat_reads_the_cpu_line_by_field(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  10 1 20 300 4 2 3 7 0 0\ncpu0 5 0 10 150 2 1 1 3 0 0\n")
+    ticks = bf.machine_stat(str(stat))
+    assert ticks == {"user": 10, "nice": 1, "system": 20, "idle": 300, "iowait": 4, "irq": 2,
+                     "softirq": 3, "steal": 7}
+    assert bf.machine_ticks(ticks) == (10 + 1 + 20 + 2 + 3 + 7, 347)  # idle and iowait are not busy
 
 
 def test_command_line_refits_a_saved_csv(capsys):
