@@ -11,9 +11,11 @@ there moves by a factor of two with it (data/measured/README.md, "What the held-
 measured").
 
 :func:`private_network` moves the bench into a network namespace of its own where the window never
-limits these rates: CUBIC, and no restart of the window after idle. Every delivery then leaves in a
-segment of its own at every N, and the namespace's counters (:func:`data_segments`,
-:func:`retransmitted_segments`) count only the bench's own traffic.
+limits these rates: a loss-based congestion control (CUBIC, or Reno where the kernel keeps CUBIC from
+a namespace), whose window grows until a loss and loopback loses nothing, and no restart of the
+window after idle. Every delivery then leaves in a segment of its own at every N, and the
+namespace's counters (:func:`data_segments`, :func:`retransmitted_segments`) count only the bench's
+own traffic.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ IFREQ = "16sh22x"  # struct ifreq on 64-bit Linux: the name, then ifr_flags in t
 
 #: what :func:`private_network` sets inside its namespace (``/proc/sys`` paths)
 TRANSPORT = {"net/ipv4/tcp_congestion_control": "cubic", "net/ipv4/tcp_slow_start_after_idle": "0"}
+#: the congestion controls a namespace may take, in order: only the host's own namespace may make an
+#: algorithm the default that is not in its ``tcp_allowed_congestion_control`` (the kernel answers
+#: EPERM), and Reno, built into every kernel, is always allowed; like CUBIC it is loss-based
+CONGESTION = ("cubic", "reno")
 
 _private = False  # set once this process is in the namespace of private_network()
 
@@ -78,16 +84,36 @@ def private_network() -> dict[str, str]:
 
 
 def _set_up() -> dict[str, str]:
-    """Loopback up and :data:`TRANSPORT` written in the current namespace; its settings, checked."""
+    """Loopback up and :data:`TRANSPORT` written in the current namespace (the congestion control the
+    first of :data:`CONGESTION` the kernel takes); its settings, checked."""
     _loopback_up()
-    for key, value in TRANSPORT.items():
+    key = "net/ipv4/tcp_congestion_control"
+    wanted = dict(TRANSPORT)
+    for algorithm in CONGESTION:
+        wanted[key] = algorithm
+        try:
+            _write(key, algorithm)
+            break
+        except PermissionError:
+            if algorithm == CONGESTION[-1]:
+                raise
+    for k, value in wanted.items():
+        if k != key:
+            _write(k, value)
+    settings = transport_settings()
+    wrong = {k: settings.get(k) for k in wanted if settings.get(k) != wanted[k]}
+    if wrong:
+        raise OSError(f"the private network did not take {wrong} (wanted {wanted})")
+    return settings
+
+
+def _write(key: str, value: str) -> None:
+    """Write one ``/proc/sys`` setting; an error names it."""
+    try:
         with open(f"/proc/sys/{key}", "w") as f:
             f.write(value)
-    settings = transport_settings()
-    wrong = {k: settings.get(k) for k in TRANSPORT if settings.get(k) != TRANSPORT[k]}
-    if wrong:
-        raise OSError(f"the private network did not take {wrong} (wanted {TRANSPORT})")
-    return settings
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"setting {key.replace('/', '.')} = {value}: {exc.strerror}") from None
 
 
 def in_private_network() -> bool:
