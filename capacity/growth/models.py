@@ -11,6 +11,8 @@ name                shape
 ``piecewise``       the rate of new apps is piecewise constant (see :mod:`capacity.growth.regimes`);
                     the future keeps the last regime's rate (its quasi-Poisson posterior mean)
 ``linear``          ``y = a + b t`` (least squares on all data)
+``drift``           the mean rate of new apps over the last year (the whole history if shorter), held:
+                    the drift benchmark on a window that spans a whole yearly cycle
 ``exponential``     ``log y = a + g t`` (least squares, weighted by ``y`` so recent, larger counts
                     dominate as their relative noise is smaller)
 ``logistic``        ``dy/dt = r y (1 - y / K)``: the logistic curve, fitted to the rate of new apps
@@ -57,7 +59,8 @@ from capacity.growth.regimes import Segmentation
 from capacity.validation import InstanceOf, Options, Text, check_args
 
 __all__ = ["MODELS", "GrowthModel", "Candidate", "Observed", "register_model", "unregister_model",
-           "Piecewise", "Linear", "Exponential", "Saturating", "Logistic", "Gompertz", "LocalTrend"]
+           "Piecewise", "Linear", "Drift", "Exponential", "Saturating", "Logistic", "Gompertz",
+           "LocalTrend"]
 
 _YEAR = 365.25
 #: a fitted cap this many times the largest value seen is at its upper bound: not determined
@@ -268,6 +271,35 @@ class Linear(GrowthModel):
         rate = max(b, 0.0) if data.monotone else b
         note = "" if b >= 0 or not data.monotone else "negative slope clipped to 0"
         return self.candidate(data, {"intercept": float(a), "rate": float(rate)}, rate, note=note)
+
+    def level(self, c: Candidate, h: np.ndarray) -> np.ndarray:
+        return c.y_last + c.params["rate"] * h
+
+
+class Drift(GrowthModel):
+    """The mean rate of new apps over the last :attr:`window_days`, held.
+
+    The drift forecast (the count grows on at its recent mean rate) is the benchmark that any growth
+    forecast has to beat. Its window is a whole year so that the rate carries no part of a yearly
+    cycle (holidays, release seasons), and it is not cut by the regime segmentation, so it weighs the
+    last year's changes of rate by how long each lasted.
+    """
+
+    name = "drift"
+    window_days: float = _YEAR
+
+    def fit(self, data: Observed) -> Candidate | None:
+        t, y = data.t, data.y
+        span = min(self.window_days, float(data.t_last - t[0]))
+        if span <= 0:
+            return None
+        # the count a window before the end, read off the fitted points (weekly block ends for daily
+        # data); a shorter history spans from the first of them
+        start = float(np.interp(data.t_last - span, t, y))
+        rate = (data.y_last - start) / span
+        if data.monotone:
+            rate = max(rate, 0.0)
+        return self.candidate(data, {"rate": float(rate), "window_days": span}, rate)
 
     def level(self, c: Candidate, h: np.ndarray) -> np.ndarray:
         return c.y_last + c.params["rate"] * h
@@ -631,7 +663,7 @@ def unregister_model(name: str) -> GrowthModel:
     return MODELS.pop(name)
 
 
-for _model in (Piecewise(), Linear(), Exponential(), Logistic(), Gompertz(), LocalTrend(),
+for _model in (Piecewise(), Linear(), Drift(), Exponential(), Logistic(), Gompertz(), LocalTrend(),
                AdditiveTrend()):
     register_model(_model)
 del _model

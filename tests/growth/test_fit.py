@@ -150,7 +150,8 @@ def test_cap_below_the_data_is_rejected(sample_apps):
         fit_growth(sample_apps[:"2010-10-20"], cap=1000.0)
 
 
-_NAMES = "'piecewise', 'linear', 'exponential', 'logistic', 'gompertz', 'local_trend', 'additive_trend'"
+_NAMES = ("'piecewise', 'linear', 'drift', 'exponential', 'logistic', 'gompertz', 'local_trend', "
+          "'additive_trend'")
 
 
 @pytest.mark.parametrize(

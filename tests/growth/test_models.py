@@ -14,6 +14,7 @@ from capacity.growth.models import (
     _GAINS,
     _LT_GRID,
     MODELS,
+    Drift,
     Exponential,
     GrowthModel,
     Linear,
@@ -87,8 +88,8 @@ def toy():
 
 
 def test_the_built_in_shapes_are_registered_in_order():
-    assert list(MODELS) == ["piecewise", "linear", "exponential", "logistic", "gompertz", "local_trend",
-                            "additive_trend"]
+    assert list(MODELS) == ["piecewise", "linear", "drift", "exponential", "logistic", "gompertz",
+                            "local_trend", "additive_trend"]
     assert all(isinstance(m, GrowthModel) and m.name == name for name, m in MODELS.items())
     assert [m for m, model in MODELS.items() if model.saturating] == ["logistic", "gompertz"]
     assert capacity.growth.MODELS is MODELS
@@ -137,8 +138,8 @@ def test_the_registry_refuses_bad_models():
         register_model(Nameless())
     with pytest.raises(ArgumentError, match=r"^unregister_model: name must be one of 'piecewise'"):
         unregister_model("quadratic")
-    assert list(MODELS) == ["piecewise", "linear", "exponential", "logistic", "gompertz", "local_trend",
-                            "additive_trend"]
+    assert list(MODELS) == ["piecewise", "linear", "drift", "exponential", "logistic", "gompertz",
+                            "local_trend", "additive_trend"]
 
 
 def test_every_mean_path_starts_at_the_last_count_and_never_falls(sample_fit):
@@ -267,3 +268,21 @@ def test_a_flat_series_gets_a_zero_slope_without_a_clip_note():
     flat = pd.Series(500.0, index=pd.date_range("2024-01-01", periods=400, freq="D"))
     c = Linear().fit(_observed(flat))
     assert c.params["rate"] == 0.0 and c.note == ""
+
+
+def test_the_drift_holds_the_mean_rate_of_the_last_year():
+    days = pd.date_range("2023-01-01", periods=900, freq="D")
+    # 3 apps a day for 400 days, then 10: the last year lies wholly in the second regime
+    apps = pd.Series(np.cumsum(np.where(np.arange(900) < 400, 3.0, 10.0)), index=days)
+    c = Drift().fit(_observed(apps))
+    assert c.params["rate"] == pytest.approx(10.0, rel=1e-9)
+    assert c.params["window_days"] == pytest.approx(365.25)
+    np.testing.assert_allclose(c.mean_path(5), apps.iloc[-1] + 10.0 * np.arange(1, 6), rtol=1e-12)
+    # half a year of history: the whole of it
+    half_year = _observed(pd.Series(np.cumsum(np.full(180, 4.0)), index=days[:180]))
+    short = Drift().fit(half_year)
+    assert short.params["rate"] == pytest.approx(4.0, rel=1e-9)
+    assert short.params["window_days"] == half_year.t_last - half_year.t[0] < 180
+    # a count that fell over the year keeps its negative rate unless the history never fell
+    falling = pd.Series(np.r_[np.full(400, 900.0), np.linspace(900, 700, 500)], index=days)
+    assert Drift().fit(_observed(falling)).params["rate"] < 0
