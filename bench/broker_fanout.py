@@ -46,8 +46,9 @@ what remains: over TCP a delivery still gets cheaper as each connection's messag
   mostly per TCP segment, and on the host's loopback (BBR, the window restarted after each gap
   between bursts) the kernel coalesced half the largest broadcast's deliveries into shared segments
   in some broker processes and not in others, halving their CPU. In a network namespace of its own
-  (:mod:`broker_transport`: CUBIC, no restart after idle) every delivery takes a segment of its own;
-  each window's ``segments_per_delivery`` shows it.
+  (:mod:`broker_transport`: CUBIC, or Reno where the kernel keeps CUBIC to the host, and no restart
+  after idle) every delivery takes a segment of its own; each window's ``segments_per_delivery``
+  shows it.
 
 Two disturbances of a shared machine are measured and avoided rather than modelled: a window in
 which the machine's other processes used more than ``quiet_cores``, or in which the hypervisor took
@@ -590,7 +591,9 @@ def _stop_all(processes: Sequence[Any]) -> None:
 
 def _progress_line(pass_: int, apps: int, strategy: str, new: list[dict[str, Any]], patience: float) -> str:
     mean = {k: sum(r[k] for r in new) / len(new) for k in ("cpu_percent", "rate", "client_cores")}
+    # clock ticks against the processes' own ticks: a quiet machine can come out a tick below zero
     other = sum(r["machine_busy_cores"] - r["busy_cores"] - r["client_cores"] for r in new) / len(new)
+    other = max(other, 0.0)
     steal = sum(r["machine_steal_cores"] for r in new) / len(new)
     retried = sum(r["attempts"] - 1 for r in new)
     return (f"pass {pass_ + 1} N={apps:>5} {strategy:<9} F={new[0]['fanout_design']:>4}  "
