@@ -46,9 +46,8 @@ what remains: over TCP a delivery still gets cheaper as each connection's messag
   mostly per TCP segment, and on the host's loopback (BBR, the window restarted after each gap
   between bursts) the kernel coalesced half the largest broadcast's deliveries into shared segments
   in some broker processes and not in others, halving their CPU. In a network namespace of its own
-  (:mod:`broker_transport`: CUBIC, or Reno where the kernel keeps CUBIC to the host, and no restart
-  after idle) every delivery takes a segment of its own; each window's ``segments_per_delivery``
-  shows it.
+  (:mod:`broker_transport`: CUBIC, and no restart after idle) every delivery takes a segment of its
+  own; each window's ``segments_per_delivery`` shows it.
 
 Two disturbances of a shared machine are measured and avoided rather than modelled: a window in
 which the machine's other processes used more than ``quiet_cores``, or in which the hypervisor took
