@@ -40,9 +40,8 @@ TRANSPORT = {"net/ipv4/tcp_congestion_control": "cubic", "net/ipv4/tcp_slow_star
 #: algorithm the default that is not in the host's ``tcp_allowed_congestion_control`` (the kernel
 #: answers EPERM), so :func:`private_network` adds CUBIC to that list while it sets the namespace up;
 #: Reno, built into every kernel and always allowed, is the last resort. It is loss-based like CUBIC
-#: but not the same: on data/measured/README.md's host D the largest broadcast cost about 12 % less
-#: under Reno than under CUBIC (the transport the cost form was validated on), and the model fitted
-#: on the smaller N over-predicted it by 7-12 % under Reno, by -2 to +5 % under CUBIC.
+#: but not the same transport as CUBIC, on which the cost form was validated (data/measured/README.md,
+#: "Host D": there the largest broadcast cost 16.1-17.3 % of a core under Reno, 17.5-19.9 % under CUBIC).
 CONGESTION = ("cubic", "reno")
 ALLOWED = "net/ipv4/tcp_allowed_congestion_control"
 AVAILABLE = "net/ipv4/tcp_available_congestion_control"
