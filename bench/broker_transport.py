@@ -147,16 +147,15 @@ def _set_up() -> dict[str, str]:
     first of :data:`CONGESTION` the kernel takes); its settings, checked."""
     _loopback_up()
     key = "net/ipv4/tcp_congestion_control"
-    wanted = dict(TRANSPORT)
     for algorithm in CONGESTION:
-        wanted[key] = algorithm
         try:
             _write(key, algorithm)
             break
         except PermissionError:
             if algorithm == CONGESTION[-1]:
                 raise
-    for k, value in wanted.items():
+    wanted = TRANSPORT | {key: algorithm}
+    for k, value in TRANSPORT.items():
         if k != key:
             _write(k, value)
     settings = transport_settings()
@@ -210,12 +209,9 @@ def tcp_sysctls() -> dict[str, str]:
     dict
         Setting name to value, whitespace collapsed.
     """
-    values = {}
-    for name in sorted(os.listdir(TCP_SYSCTLS)):
-        if name.startswith("tcp_"):
-            with contextlib.suppress(OSError), open(f"{TCP_SYSCTLS}/{name}") as f:
-                values[name] = " ".join(f.read().split())
-    return values
+    names = [name for name in sorted(os.listdir(TCP_SYSCTLS)) if name.startswith("tcp_")]
+    values = {name: _read(f"net/ipv4/{name}") for name in names}
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def _counters(path: str, prefix: str) -> dict[str, int]:

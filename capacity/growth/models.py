@@ -221,7 +221,14 @@ class Candidate:
 # the shapes
 
 
-class Piecewise(GrowthModel):
+class _HeldRate(GrowthModel):
+    """A shape whose future is one rate of new apps, ``params["rate"]`` (apps/day), held."""
+
+    def level(self, c: Candidate, h: np.ndarray) -> np.ndarray:
+        return c.y_last + c.params["rate"] * h
+
+
+class Piecewise(_HeldRate):
     """The regime model: the last regime's (posterior mean) rate, held."""
 
     name = "piecewise"
@@ -235,9 +242,6 @@ class Piecewise(GrowthModel):
         if data.monotone:
             rate = max(rate, 0.0)
         return self.candidate(data, {"rate": float(rate), "regimes": float(len(data.seg.rates))}, rate)
-
-    def level(self, c: Candidate, h: np.ndarray) -> np.ndarray:
-        return c.y_last + c.params["rate"] * h
 
 
 def _line(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
@@ -261,7 +265,7 @@ def _parabola(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(c2), float(d01 - c2 * (x0 + x1))
 
 
-class Linear(GrowthModel):
+class Linear(_HeldRate):
     """``y = a + b t`` by least squares on every point."""
 
     name = "linear"
@@ -272,11 +276,8 @@ class Linear(GrowthModel):
         note = "" if b >= 0 or not data.monotone else "negative slope clipped to 0"
         return self.candidate(data, {"intercept": float(a), "rate": float(rate)}, rate, note=note)
 
-    def level(self, c: Candidate, h: np.ndarray) -> np.ndarray:
-        return c.y_last + c.params["rate"] * h
 
-
-class Drift(GrowthModel):
+class Drift(_HeldRate):
     """The mean rate of new apps over the last :attr:`window_days`, held.
 
     The drift forecast (the count grows on at its recent mean rate) is the benchmark that any growth
@@ -300,9 +301,6 @@ class Drift(GrowthModel):
         if data.monotone:
             rate = max(rate, 0.0)
         return self.candidate(data, {"rate": float(rate), "window_days": span}, rate)
-
-    def level(self, c: Candidate, h: np.ndarray) -> np.ndarray:
-        return c.y_last + c.params["rate"] * h
 
 
 class Exponential(GrowthModel):
@@ -527,8 +525,7 @@ class AdditiveTrend(LocalTrend):
     def slope_candidate(self, d: Observed, params: dict[str, float], slope: float) -> Candidate:
         return self.candidate(d, params | {"rate": slope}, slope)
 
-    def level(self, c: Candidate, h: np.ndarray) -> np.ndarray:
-        return c.y_last + c.params["rate"] * h
+    level = _HeldRate.level  # a straight line from the last count at the filtered slope
 
 
 #: the local trend's variance grid: irregular share of irregular + level variance, and trend variance
